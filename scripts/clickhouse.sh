@@ -2,7 +2,7 @@
 # Installs and runs a ClickHouse server for development and CI, bound to
 # 127.0.0.1, with its configuration, data and logs under DATA_DIR/clickhouse.
 # Written for Debian 12's clickhouse-server 18.16, whose configuration files
-# use the <yandex> root element (later releases still accept it).
+# use the <yandex> root element (current releases document <clickhouse>).
 #
 # Usage: scripts/clickhouse.sh install|start|stop|status DATA_DIR
 #
@@ -201,7 +201,8 @@ wait_until_ready() {
     sleep 0.3
   done
   show_log_tail "$LOG_DIR/clickhouse-server.err.log" "$LOG_DIR/console.log"
-  die "the server (pid $pid) did not answer http://127.0.0.1:$HTTP_PORT/ping within $START_TIMEOUT s; see the logs above, or raise PULSO_CLICKHOUSE_START_TIMEOUT"
+  stop_by_pid_file "$PID_FILE" "$CONFIG_FILE"
+  die "the server (pid $pid) did not return Ok from http://127.0.0.1:$HTTP_PORT/ping within $START_TIMEOUT s; see the logs above, or raise PULSO_CLICKHOUSE_START_TIMEOUT"
 }
 
 cmd_start() {
@@ -226,8 +227,9 @@ cmd_start() {
   log "starting on http 127.0.0.1:$HTTP_PORT, tcp 127.0.0.1:$TCP_PORT, logs in $LOG_DIR"
   # The server runs in the foreground of its own session (setsid) rather than
   # with --daemon, so that $! is its PID and an early exit is seen at once.
-  # NOTE: it runs as the invoking user. 18.16 accepts root; later releases
-  # refuse to run as a user that does not own the data directory.
+  # It runs as the invoking user, who also created DATA_DIR. That matters
+  # because ClickHouse 19 and later refuse to start as a user that
+  # does not own the data path (for example root on a clickhouse-owned path).
   # shellcheck disable=SC2086 # $server may be "clickhouse server".
   setsid $server --config-file="$CONFIG_FILE" \
     </dev/null >>"$LOG_DIR/console.log" 2>&1 9>&- &

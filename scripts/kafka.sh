@@ -99,15 +99,15 @@ EOF
 # in DIR/mvn.log if Maven cannot resolve them.
 fetch_jars() {
   local dir=$1 version=$2 log4j_version
-  local -a mvn=(mvn -B -q -Dstyle.color=never -f "$dir/pom.xml")
+  local -a mvn=(mvn -B -q -f "$dir/pom.xml")
   write_pom "$dir" "$version"
 
   "${mvn[@]}" "$DEPENDENCY_PLUGIN:copy-dependencies" \
     -DincludeScope=runtime -DoutputDirectory="$dir/lib" >"$dir/mvn.log" 2>&1 || return 1
 
   # The Kafka poms bring log4j-core and slf4j-api 1.7 but no binding between
-  # them, and without one the broker's own log lines are dropped. Kafka's
-  # binary distribution ships log4j-slf4j-impl of the same log4j version.
+  # them, so SLF4J would fall back to its no-operation logger and drop every
+  # broker log line. log4j-slf4j-impl of the same log4j version is that binding.
   log4j_version=$(find "$dir/lib" -name 'log4j-core-*.jar' -printf '%f\n' | sed 's/^log4j-core-\(.*\)\.jar$/\1/')
   [[ -n "$log4j_version" ]] || {
     echo "no log4j-core jar among the dependencies of Kafka $version" >>"$dir/mvn.log"
@@ -143,7 +143,7 @@ cmd_install() {
       return 0
     fi
     echo "${SERVICE_NAME}: Maven could not fetch Kafka $version; its output:" >&2
-    tail -n 20 "$staging/mvn.log" >&2
+    tail -n 20 "$staging/mvn.log" | sed 's/\x1b\[[0-9;]*m//g' >&2
     rm -rf "$staging"
   done
   die "no Kafka version out of '$versions' could be fetched; check the Maven output above, or set PULSO_KAFKA_VERSION"
@@ -255,6 +255,7 @@ wait_until_started() {
     sleep 0.5
   done
   show_log_tail "$SERVER_LOG" "$CONSOLE_LOG"
+  stop_by_pid_file "$PID_FILE" "$SERVER_PROPERTIES"
   die "the broker (pid $pid) did not start within $START_TIMEOUT s; see the logs above, or raise PULSO_KAFKA_START_TIMEOUT"
 }
 
@@ -287,7 +288,6 @@ cmd_start() {
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true \
     -Dlog4j2.configurationFile="$CONFIG_DIR/log4j2.xml" \
-    -Dkafka.logs.dir="$LOG_DIR" \
     -cp "$LIB_DIR/*" kafka.Kafka "$SERVER_PROPERTIES" \
     </dev/null >>"$CONSOLE_LOG" 2>&1 9>&- &
   pid=$!
@@ -300,7 +300,8 @@ cmd_start() {
   if ! run_tool org.apache.kafka.tools.TopicCommand \
     --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null; then
     show_log_tail "$SERVER_LOG"
-    die "the broker (pid $pid) started but did not answer a metadata request on 127.0.0.1:$KAFKA_PORT; see the log above"
+    stop_by_pid_file "$PID_FILE" "$SERVER_PROPERTIES"
+    die "the broker (pid $pid) started but did not respond to a metadata request on 127.0.0.1:$KAFKA_PORT; see the log above"
   fi
   log "running (pid $pid, 127.0.0.1:$KAFKA_PORT)"
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for scripts/kafka.sh and scripts/clickhouse.sh: messages,
 # argument checks and PID-file process control.
 # Usage: source "$(dirname "$0")/service-lib.sh" (after setting SERVICE_NAME).

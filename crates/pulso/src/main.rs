@@ -1,1 +1,35 @@
-fn main() {}
+//! The `pulso` binary: parses the command line, loads configuration and runs one command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use pulso::cli::{Cli, Command};
+use pulso::{config::Config, pipeline, producers, shutdown, sinks, telemetry, topics};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.global.log_format, cli.global.log_level.as_deref());
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "command failed");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.global.config.as_deref())?;
+    cli.global.apply(&mut config);
+    config.validate()?;
+    let stop = shutdown::install()?;
+    match cli.command {
+        Command::Migrate(args) => sinks::clickhouse::migrate::run(&config, &args),
+        Command::Topics(args) => topics::run(&config, &args),
+        Command::Process(args) => pipeline::run(&config, &args, &stop),
+        Command::Generate(args) => producers::generate::run(&config, &args, &stop),
+        Command::Replay(args) => producers::replay::run(&config, &args, &stop),
+    }
+}

@@ -1,0 +1,265 @@
+//! Configuration: defaults, then a TOML file, then `PULSO_*` environment variables, then flags.
+//!
+//! Environment variables use a double underscore between section and key, for example
+//! `PULSO_KAFKA__BROKERS=127.0.0.1:9092` or `PULSO_PROCESSOR__WINDOW=30s`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use pulso_core::decode::ValidationConfig;
+use pulso_core::page::PageOptions;
+use pulso_core::{EventType, ProcessorConfig};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub processor: ProcessorSettings,
+    pub validation: ValidationSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Topic the events are read from and produced to.
+    pub topic: String,
+    /// Topic rejected events are written to.
+    pub dead_letter_topic: String,
+    /// Consumer group of the processors.
+    pub group_id: String,
+    /// Where a partition with no checkpoint starts: `earliest` or `latest`.
+    pub start_from: String,
+    /// Extra librdkafka properties, such as `security.protocol`, passed through unchanged.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "pulso.events".into(),
+            dead_letter_topic: "pulso.events.dead-letter".into(),
+            group_id: "pulso-processor".into(),
+            start_from: "earliest".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Timeout of one request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest wait between retries of a transient failure.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "pulso".into(),
+            user: "default".into(),
+            password: String::new(),
+            request_timeout: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorSettings {
+    /// Tumbling window size; a whole number of seconds.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How far the watermark trails the confirmed event time.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// Consecutive events of a partition that must reach a time before the watermark moves.
+    pub watermark_confirm_events: usize,
+    /// Processing time without events after which a partition stops holding the watermark.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Event-time horizon within which a repeated `event_id` counts once.
+    #[serde(with = "humantime_serde")]
+    pub dedup_horizon: Duration,
+    /// How often partial counts of open windows are written.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Pending (window, page, event type) keys that force a flush before the interval ends.
+    pub max_pending_keys: usize,
+    /// Event types that count as clicks in "clicks per page".
+    pub click_event_types: Vec<String>,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        ProcessorSettings {
+            window: Duration::from_secs(60),
+            allowed_lateness: Duration::from_secs(5),
+            watermark_confirm_events: 3,
+            idle_timeout: Duration::from_secs(30),
+            dedup_horizon: Duration::from_secs(600),
+            flush_interval: Duration::from_secs(1),
+            max_pending_keys: 200_000,
+            click_event_types: vec!["page_view".into(), "click".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationSettings {
+    /// Largest accepted message value, in bytes.
+    pub max_message_bytes: usize,
+    /// How far event time may be ahead of processing time.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+    /// Largest normalised page, in bytes.
+    pub page_max_length: usize,
+    /// Query parameters kept in the page, such as `q` for search pages.
+    pub query_allowlist: Vec<String>,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        ValidationSettings {
+            max_message_bytes: 64 * 1024,
+            max_future: Duration::from_secs(300),
+            page_max_length: 2048,
+            query_allowlist: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers below flags. `file` must exist when given.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("configuration file {} not found; pass an existing TOML file to --config", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("PULSO_").split("__"));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        Ok(config)
+    }
+
+    /// Builds and checks the processor core settings.
+    pub fn processor_config(&self) -> anyhow::Result<ProcessorConfig> {
+        let settings = &self.processor;
+        let config = ProcessorConfig {
+            window_ms: duration_ms(settings.window),
+            allowed_lateness_ms: duration_ms(settings.allowed_lateness),
+            watermark_confirm_events: settings.watermark_confirm_events,
+            idle_timeout_ms: duration_ms(settings.idle_timeout),
+            dedup_horizon_ms: duration_ms(settings.dedup_horizon),
+            validation: ValidationConfig {
+                max_message_bytes: self.validation.max_message_bytes,
+                max_future_ms: duration_ms(self.validation.max_future),
+                page: PageOptions {
+                    query_allowlist: self.validation.query_allowlist.clone(),
+                    max_length: self.validation.page_max_length,
+                },
+            },
+        };
+        config.validate().map_err(|message| anyhow::anyhow!("invalid processor settings: {message}"))?;
+        Ok(config)
+    }
+
+    /// Checks every setting that can be checked without a network.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.processor_config()?;
+        for name in &self.processor.click_event_types {
+            if EventType::parse(name).is_none() {
+                bail!(
+                    "processor.click_event_types contains unknown event type {name:?}; use any of {}",
+                    EventType::names()
+                );
+            }
+        }
+        if !matches!(self.kafka.start_from.as_str(), "earliest" | "latest") {
+            bail!("kafka.start_from is {:?}; use \"earliest\" or \"latest\"", self.kafka.start_from);
+        }
+        if self.processor.flush_interval.is_zero() {
+            bail!("processor.flush_interval is 0; use a positive duration such as \"1s\"");
+        }
+        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
+            bail!("clickhouse.url {:?} is not an http(s) URL; use for example http://127.0.0.1:8123", self.clickhouse.url);
+        }
+        if self.clickhouse.database.is_empty() || !self.clickhouse.database.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("clickhouse.database {:?} must be letters, digits and underscores", self.clickhouse.database);
+        }
+        Ok(())
+    }
+}
+
+pub fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("pulso-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pulso.toml");
+        std::fs::write(&file, "[processor]\nwindow = \"30s\"\n[kafka]\ntopic = \"t\"\n").unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.processor.window, Duration::from_secs(30));
+        assert_eq!(config.kafka.topic, "t");
+        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn unknown_key_rejected() {
+        let dir = std::env::temp_dir().join(format!("pulso-config-unknown-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pulso.toml");
+        std::fs::write(&file, "[processor]\nwindw = \"30s\"\n").unwrap();
+        let error = format!("{:#}", Config::load(Some(&file)).unwrap_err());
+        assert!(error.contains("windw"), "{error}");
+    }
+
+    #[test]
+    fn missing_file_named() {
+        let error = Config::load(Some(Path::new("/nonexistent/pulso.toml"))).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/pulso.toml"), "{error}");
+    }
+
+    #[test]
+    fn unknown_click_type_rejected() {
+        let mut config = Config::default();
+        config.processor.click_event_types = vec!["hover".into()];
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("hover"), "{error}");
+    }
+}

@@ -1,0 +1,2 @@
+//! ClickHouse sink.
+pub mod migrate;

@@ -1,0 +1,3 @@
+//! Sources of messages for the processor core.
+
+pub mod kafka;

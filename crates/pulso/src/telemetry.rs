@@ -1,0 +1,18 @@
+//! Logging setup. Per-event detail is only logged at trace; lifecycle at info; recovered
+//! failures at warn; data loss or operator action at error.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+pub fn init_logging(format: LogFormat, filter: Option<&str>) {
+    let filter = EnvFilter::try_new(filter.unwrap_or("info,rdkafka=warn")).unwrap_or_else(|error| {
+        eprintln!("warning: invalid log filter ({error}); using \"info\"");
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
