@@ -54,7 +54,7 @@ running_pid() {
   [[ -f "$pid_file" ]] || return 1
   pid=$(<"$pid_file")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ "$cmdline" == *"$marker"* ]] || return 1
   process_alive "$pid" || return 1
   echo "$pid"

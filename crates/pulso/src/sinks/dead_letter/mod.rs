@@ -1,1 +1,125 @@
-//! Dead-letter producer.
+//! The dead-letter sink: every rejected message goes to the dead-letter topic with its original
+//! key, value and headers, plus headers naming the reason and where it came from.
+//!
+//! Delivery is at least once. The processing loop waits for every dead letter of a flush to be
+//! acknowledged before it commits the flush, so a crash can repeat a dead letter but never lose
+//! one. Consumers of the topic can de-duplicate by the source topic, partition and offset headers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use pulso_core::Rejection;
+
+use crate::config::KafkaConfig;
+use crate::kafka::reliable_producer_config;
+
+pub const REASON_HEADER: &str = "pulso-reason";
+pub const DETAIL_HEADER: &str = "pulso-detail";
+pub const SOURCE_TOPIC_HEADER: &str = "pulso-source-topic";
+pub const SOURCE_PARTITION_HEADER: &str = "pulso-source-partition";
+pub const SOURCE_OFFSET_HEADER: &str = "pulso-source-offset";
+
+/// Counts failed deliveries so a flush can refuse to commit past them.
+#[derive(Default)]
+pub struct DeliveryTracker {
+    failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            *self.last_error.lock().expect("delivery error lock") = Some(error.to_string());
+        }
+    }
+}
+
+pub struct DeadLetterSink {
+    producer: ThreadedProducer<DeliveryTracker>,
+    topic: String,
+    sent: u64,
+}
+
+impl DeadLetterSink {
+    pub fn new(kafka: &KafkaConfig) -> anyhow::Result<DeadLetterSink> {
+        let producer = reliable_producer_config(kafka)
+            .create_with_context(DeliveryTracker::default())
+            .context("failed to create the dead-letter producer")?;
+        Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), sent: 0 })
+    }
+
+    /// Queues a rejected message. Blocks while the producer queue is full.
+    pub fn send(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection) -> anyhow::Result<()> {
+        let headers = dead_letter_headers(message, rejection);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((error, returned)) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => bail!("failed to queue a dead letter for {:?}: {error}", self.topic),
+            }
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Waits until every queued dead letter is acknowledged. Fails if any was not, so that the
+    /// caller does not commit offsets past a lost dead letter.
+    pub fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            let _ = self.producer.flush(Duration::from_millis(100));
+        }
+        let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
+        if failed > 0 {
+            let last = self.producer.context().last_error.lock().expect("delivery error lock").take();
+            bail!("{failed} dead letters failed delivery to {:?} (last error: {})", self.topic, last.unwrap_or_default());
+        }
+        if self.producer.in_flight_count() > 0 {
+            bail!("{} dead letters still unacknowledged by {:?} after {timeout:?}", self.producer.in_flight_count(), self.topic);
+        }
+        Ok(())
+    }
+
+    /// Dead letters queued since start.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+fn dead_letter_headers(message: &BorrowedMessage<'_>, rejection: &Rejection) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = message.headers() {
+        for header in original.iter() {
+            headers = headers.insert(Header { key: header.key, value: header.value });
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    headers
+        .insert(Header { key: REASON_HEADER, value: Some(rejection.reason.code()) })
+        .insert(Header { key: DETAIL_HEADER, value: Some(rejection.detail.as_str()) })
+        .insert(Header { key: SOURCE_TOPIC_HEADER, value: Some(message.topic()) })
+        .insert(Header { key: SOURCE_PARTITION_HEADER, value: Some(partition.as_str()) })
+        .insert(Header { key: SOURCE_OFFSET_HEADER, value: Some(offset.as_str()) })
+}

@@ -1,1 +1,184 @@
-//! Kafka consumer source.
+//! The Kafka source: a consumer-group member whose partitions start at the checkpoints stored
+//! with the counts, not at Kafka's committed offsets.
+//!
+//! On assignment, the rebalance callback fences in-flight writes of the previous owner, loads
+//! the stored checkpoints and assigns each partition at its `replay_from` offset. Kafka's
+//! committed offsets are still written after each flush, but only so that lag tools see
+//! progress; they are never read back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use pulso_core::{Checkpoint, PartitionId};
+
+use crate::config::KafkaConfig;
+use crate::kafka::{client_config, CONTROL_HEADER, END_OF_INPUT};
+use crate::shutdown::Stop;
+use crate::sinks::retry::Backoff;
+use crate::sinks::CountStore;
+
+/// A change of assignment, for the processing loop to apply.
+#[derive(Debug)]
+pub enum RebalanceEvent {
+    /// These partitions were assigned, each with its stored checkpoint if any.
+    Assigned(Vec<(PartitionId, Option<Checkpoint>)>),
+    /// Every partition was revoked.
+    Revoked,
+}
+
+/// Consumer context that positions assigned partitions from the count store.
+pub struct SourceContext {
+    store: Arc<dyn CountStore>,
+    topic: String,
+    start_from: Offset,
+    stop: Stop,
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, error: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
+        match error {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, partitions),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = partitions.count(), "partitions revoked");
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(%error, "failed to unassign revoked partitions");
+                }
+                self.events.lock().expect("rebalance events lock").push(RebalanceEvent::Revoked);
+            }
+            other => tracing::error!(error = ?other, "rebalance failed"),
+        }
+    }
+}
+
+impl SourceContext {
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, partitions: &mut TopicPartitionList) {
+        let ids: Vec<PartitionId> = partitions.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+        let checkpoints = self.load_with_retry(&ids);
+        let mut assigned = Vec::with_capacity(ids.len());
+        for partition in ids {
+            let checkpoint = checkpoints.iter().find(|c| c.partition == partition).cloned();
+            let offset = match &checkpoint {
+                Some(checkpoint) if checkpoint.next_offset >= 0 => Offset::Offset(checkpoint.replay_from.min(checkpoint.next_offset)),
+                _ => self.start_from,
+            };
+            if let Err(error) = partitions.set_partition_offset(&self.topic, partition, offset) {
+                tracing::error!(%error, partition, "failed to set start offset");
+            }
+            assigned.push((partition, checkpoint));
+        }
+        tracing::info!(partitions = ?assigned.iter().map(|(p, _)| *p).collect::<Vec<_>>(), "partitions assigned");
+        if let Err(error) = consumer.assign(partitions) {
+            tracing::error!(%error, "failed to assign partitions");
+        }
+        self.events.lock().expect("rebalance events lock").push(RebalanceEvent::Assigned(assigned));
+    }
+
+    /// Fences and loads checkpoints, retrying while the store is unreachable. Consuming without
+    /// checkpoints could count events twice, so there is no fallback.
+    fn load_with_retry(&self, partitions: &[PartitionId]) -> Vec<Checkpoint> {
+        let mut backoff = Backoff::new(Duration::from_secs(10));
+        loop {
+            let result = self.store.fence(&self.topic).and_then(|()| self.store.load_checkpoints(&self.topic, partitions));
+            match result {
+                Ok(checkpoints) => return checkpoints,
+                Err(error) if self.stop.requested() => {
+                    tracing::error!(error = format!("{error:#}"), "stopping without checkpoints; partitions stay unread");
+                    return Vec::new();
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = format!("{error:#}"), retry_in_ms = delay.as_millis() as u64, "failed to load checkpoints; retrying");
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+}
+
+/// The consumer and the rebalance events it produced.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    topic: String,
+}
+
+impl KafkaSource {
+    pub fn new(kafka: &KafkaConfig, group_id: &str, store: Arc<dyn CountStore>, stop: Stop) -> anyhow::Result<KafkaSource> {
+        let start_from = if kafka.start_from == "latest" { Offset::End } else { Offset::Beginning };
+        let context = SourceContext { store, topic: kafka.topic.clone(), start_from, stop, events: Mutex::new(Vec::new()) };
+        let mut config = client_config(kafka);
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", &kafka.start_from)
+            .set("enable.partition.eof", "false")
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("fetch.wait.max.ms", "50")
+            .set("max.poll.interval.ms", "600000");
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(context)
+            .with_context(|| format!("failed to create Kafka consumer for {}", kafka.brokers))?;
+        consumer.subscribe(&[&kafka.topic]).with_context(|| format!("failed to subscribe to {:?}", kafka.topic))?;
+        Ok(KafkaSource { consumer, topic: kafka.topic.clone() })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Waits up to `timeout` for the next message. Rebalances happen inside this call.
+    pub fn poll(&self, timeout: Duration) -> Option<rdkafka::error::KafkaResult<BorrowedMessage<'_>>> {
+        self.consumer.poll(timeout)
+    }
+
+    /// Rebalance events since the last call, oldest first.
+    pub fn take_rebalance_events(&self) -> Vec<RebalanceEvent> {
+        std::mem::take(&mut *self.consumer.context().events.lock().expect("rebalance events lock"))
+    }
+
+    /// Moves assigned partitions back to the given offsets after a failed flush.
+    pub fn seek(&self, offsets: &[(PartitionId, Option<i64>)]) -> anyhow::Result<()> {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            let offset = offset.map_or(self.consumer.context().start_from, Offset::Offset);
+            list.add_partition_offset(&self.topic, *partition, offset)?;
+        }
+        self.consumer.seek_partitions(list, Duration::from_secs(10)).context("failed to seek partitions")?;
+        Ok(())
+    }
+
+    /// Records progress in Kafka's committed offsets, for lag tools only.
+    pub fn commit_progress(&self, offsets: &[(PartitionId, i64)]) {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets.iter().filter(|(_, offset)| *offset >= 0) {
+            let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset));
+        }
+        if list.count() > 0 {
+            if let Err(error) = self.consumer.commit(&list, rdkafka::consumer::CommitMode::Async) {
+                tracing::debug!(%error, "failed to commit offsets to Kafka; lag tools will lag");
+            }
+        }
+    }
+
+    /// The store the rebalance callback reads checkpoints from.
+    pub fn store(&self) -> &Arc<dyn CountStore> {
+        &self.consumer.context().store
+    }
+}
+
+/// Whether a message is the end-of-input marker of a bounded producer.
+pub fn is_end_of_input(message: &BorrowedMessage<'_>) -> bool {
+    message.headers().is_some_and(|headers| {
+        headers.iter().any(|header| header.key == CONTROL_HEADER && header.value == Some(END_OF_INPUT.as_bytes()))
+    })
+}
+
