@@ -103,6 +103,9 @@ pub struct ProcessArgs {
     /// Consumer group [default: from configuration, pulso-processor].
     #[arg(long)]
     pub group: Option<String>,
+    /// Static membership id of this processor [default: from configuration, none].
+    #[arg(long)]
+    pub instance_id: Option<String>,
     /// Stop once every assigned partition has been idle this long, after flushing (for bounded
     /// runs and tests), for example `10s`.
     #[arg(long, value_parser = humantime::parse_duration)]

@@ -36,6 +36,9 @@ pub struct KafkaConfig {
     pub dead_letter_topic: String,
     /// Consumer group of the processors.
     pub group_id: String,
+    /// Static group membership id (`group.instance.id`). A processor restarted with the same id
+    /// takes its partitions back at once instead of after the session timeout.
+    pub group_instance_id: Option<String>,
     /// Where a partition with no checkpoint starts: `earliest` or `latest`.
     pub start_from: String,
     /// Extra librdkafka properties, such as `security.protocol`, passed through unchanged.
@@ -49,6 +52,7 @@ impl Default for KafkaConfig {
             topic: "pulso.events".into(),
             dead_letter_topic: "pulso.events.dead-letter".into(),
             group_id: "pulso-processor".into(),
+            group_instance_id: None,
             start_from: "earliest".into(),
             properties: BTreeMap::new(),
         }

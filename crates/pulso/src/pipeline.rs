@@ -41,7 +41,8 @@ pub fn run(config: &Config, args: &ProcessArgs, stop: &Stop) -> anyhow::Result<(
     let store = Arc::new(ClickHouseStore::new(&config.clickhouse, core_config.window_ms));
     migrate::ensure_current(store.client(), &config.clickhouse.database)?;
     let group = args.group.clone().unwrap_or_else(|| config.kafka.group_id.clone());
-    let source = KafkaSource::new(&config.kafka, &group, store.clone(), stop.clone())?;
+    let instance_id = args.instance_id.as_deref().or(config.kafka.group_instance_id.as_deref());
+    let source = KafkaSource::new(&config.kafka, &group, instance_id, store.clone(), stop.clone())?;
     let dead_letters = DeadLetterSink::new(&config.kafka)?;
     let processor = Processor::new(core_config).map_err(anyhow::Error::msg)?;
     tracing::info!(topic = %config.kafka.topic, group = %group, clickhouse = %config.clickhouse.url, "processor started");

@@ -111,7 +111,7 @@ pub struct KafkaSource {
 }
 
 impl KafkaSource {
-    pub fn new(kafka: &KafkaConfig, group_id: &str, store: Arc<dyn CountStore>, stop: Stop) -> anyhow::Result<KafkaSource> {
+    pub fn new(kafka: &KafkaConfig, group_id: &str, instance_id: Option<&str>, store: Arc<dyn CountStore>, stop: Stop) -> anyhow::Result<KafkaSource> {
         let start_from = if kafka.start_from == "latest" { Offset::End } else { Offset::Beginning };
         let context = SourceContext { store, topic: kafka.topic.clone(), start_from, stop, events: Mutex::new(Vec::new()) };
         let mut config = client_config(kafka);
@@ -124,6 +124,9 @@ impl KafkaSource {
             .set("partition.assignment.strategy", "range,roundrobin")
             .set("fetch.wait.max.ms", "50")
             .set("max.poll.interval.ms", "600000");
+        if let Some(instance_id) = instance_id {
+            config.set("group.instance.id", instance_id);
+        }
         let consumer: BaseConsumer<SourceContext> = config
             .create_with_context(context)
             .with_context(|| format!("failed to create Kafka consumer for {}", kafka.brokers))?;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: starts Kafka and ClickHouse on 127.0.0.1 (a no-op when they already run),
+# then the whole cargo test suite against them. Services keep running afterwards; stop them
+# with `scripts/services.sh stop DATA_DIR`.
+#
+# Usage: scripts/test.sh [extra cargo test arguments after --]
+#   PULSO_SERVICES_DIR  where the services keep their data (default: .pulso-data in the repo)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+data_dir="${PULSO_SERVICES_DIR:-$repo/.pulso-data}"
+
+scripts/services.sh start "$data_dir"
+export PULSO_TEST_SERVICES_DIR="$data_dir"
+# Integration tests each start processors and generators; two at a time fit two cores.
+cargo test --workspace --locked "$@" -- --test-threads=2
