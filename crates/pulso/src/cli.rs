@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     /// ClickHouse database [default: pulso].
     #[arg(long, global = true)]
     pub database: Option<String>,
+    /// Address of /metrics, /healthz and /readyz; port 0 picks a free port, "" turns them off
+    /// [default: 127.0.0.1:9464].
+    #[arg(long, global = true)]
+    pub metrics_address: Option<String>,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PULSO_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -72,6 +76,7 @@ impl GlobalArgs {
             (&self.dead_letter_topic, &mut config.kafka.dead_letter_topic),
             (&self.clickhouse_url, &mut config.clickhouse.url),
             (&self.database, &mut config.clickhouse.database),
+            (&self.metrics_address, &mut config.telemetry.metrics_address),
         ];
         for (flag, field) in overrides {
             if let Some(value) = flag {

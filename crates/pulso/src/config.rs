@@ -23,6 +23,21 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub processor: ProcessorSettings,
     pub validation: ValidationSettings,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints; port 0 picks a free port,
+    /// and an empty string turns the endpoints off.
+    pub metrics_address: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig { metrics_address: "127.0.0.1:9464".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ use crate::config::ClickHouseConfig;
 use crate::shutdown::Stop;
 use crate::sinks::retry::Backoff;
 use crate::sinks::{CommitStats, CountStore};
+use crate::telemetry::metrics;
 
 const COLUMNS: &str = "kind, window_start, window_seconds, page, event_type, count, topic, source_partition, \
     checkpoint_sequence, next_offset, replay_from, watermark_ms, max_event_ms, recent_event_ms, flush_id, committed_at";
@@ -155,13 +156,28 @@ impl CountStore for ClickHouseStore {
         let block_rows = MAX_BLOCK_ROWS.to_string();
         let mut backoff = Backoff::new(self.max_backoff);
         let started = Instant::now();
+        let metrics = metrics::processor();
+        let _timer = metrics.insert_duration.start_timer();
         for attempt in 1.. {
+            if attempt > 1 {
+                metrics.insert_retries.inc();
+            }
             let query_id = format!("pulso-insert-{topic}-{flush_id}-{attempt}");
             let settings = [("query_id", query_id.as_str()), ("max_insert_block_size", block_rows.as_str())];
             let error = match self.client.insert(&sql, &body, &settings) {
-                Ok(()) => return Ok(CommitStats { rows, bytes: body.len(), attempts: attempt }),
+                Ok(()) => {
+                    metrics.insert_rows.inc_by(rows as u64);
+                    metrics.insert_bytes.inc_by(body.len() as u64);
+                    return Ok(CommitStats { rows, bytes: body.len(), attempts: attempt });
+                }
                 Err(error) => error,
             };
+            let kind = match error.kind() {
+                ErrorKind::Transient => "transient",
+                ErrorKind::Unknown => "unknown",
+                ErrorKind::Permanent => "permanent",
+            };
+            metrics.insert_failures.with_label_values(&[kind]).inc();
             match error.kind() {
                 ErrorKind::Permanent => {
                     return Err(error).with_context(|| describe_flush(topic, flush));

@@ -49,6 +49,8 @@ pub struct DeadLetterSink {
     producer: ThreadedProducer<DeliveryTracker>,
     topic: String,
     sent: u64,
+    /// Dead letters queued since the last successful [`DeadLetterSink::flush`].
+    unacknowledged: u64,
 }
 
 impl DeadLetterSink {
@@ -56,7 +58,7 @@ impl DeadLetterSink {
         let producer = reliable_producer_config(kafka)
             .create_with_context(DeliveryTracker::default())
             .context("failed to create the dead-letter producer")?;
-        Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), sent: 0 })
+        Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), sent: 0, unacknowledged: 0 })
     }
 
     /// Queues a rejected message. Blocks while the producer queue is full.
@@ -80,12 +82,13 @@ impl DeadLetterSink {
             }
         }
         self.sent += 1;
+        self.unacknowledged += 1;
         Ok(())
     }
 
     /// Waits until every queued dead letter is acknowledged. Fails if any was not, so that the
     /// caller does not commit offsets past a lost dead letter.
-    pub fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
+    pub fn flush(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
             let _ = self.producer.flush(Duration::from_millis(100));
@@ -99,6 +102,11 @@ impl DeadLetterSink {
             bail!("{} dead letters still unacknowledged by {:?} after {timeout:?}", self.producer.in_flight_count(), self.topic);
         }
         Ok(())
+    }
+
+    /// Dead letters acknowledged by the last successful flush; resets the count.
+    pub fn take_acknowledged(&mut self) -> u64 {
+        std::mem::take(&mut self.unacknowledged)
     }
 
     /// Dead letters queued since start.

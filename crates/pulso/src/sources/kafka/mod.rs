@@ -172,6 +172,36 @@ impl KafkaSource {
         }
     }
 
+    /// Messages between `next_offset` and the partition's end, from the consumer's cached
+    /// high watermark (no request to the broker).
+    pub fn lag(&self, partition: PartitionId, next_offset: i64) -> Option<i64> {
+        let (low, high) = self.cached_watermarks(partition)?;
+        let position = if next_offset >= 0 { next_offset } else { low };
+        (high >= 0).then(|| (high - position).max(0))
+    }
+
+    fn cached_watermarks(&self, partition: PartitionId) -> Option<(i64, i64)> {
+        let topic = std::ffi::CString::new(self.topic.as_str()).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer is valid while `self.consumer` lives, `topic` is a valid C
+        // string for the duration of the call, and librdkafka only writes the two out-parameters.
+        let error = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then_some((low, high))
+    }
+
+    /// Whether a broker answers a metadata request for the topic within `timeout`.
+    pub fn probe(&self, timeout: Duration) -> bool {
+        self.consumer.fetch_metadata(Some(&self.topic), timeout).is_ok()
+    }
+
     /// The store the rebalance callback reads checkpoints from.
     pub fn store(&self) -> &Arc<dyn CountStore> {
         &self.consumer.context().store

@@ -9,6 +9,9 @@
 //! uncommitted state and seeks every partition back to its stored checkpoint, so the events are
 //! read and counted again rather than lost.
 
+mod tally;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +26,9 @@ use crate::sinks::clickhouse::{migrate, ClickHouseStore};
 use crate::sinks::dead_letter::DeadLetterSink;
 use crate::sinks::CountStore;
 use crate::sources::kafka::{is_end_of_input, KafkaSource, RebalanceEvent};
+use crate::telemetry::metrics::{self, ProcessorMetrics};
+use crate::telemetry::server::{self, Health};
+use tally::Tally;
 
 /// Messages handled between checks of the flush timer.
 const MAX_BATCH_MESSAGES: usize = 10_000;
@@ -38,15 +44,33 @@ pub struct Totals {
 
 pub fn run(config: &Config, args: &ProcessArgs, stop: &Stop) -> anyhow::Result<()> {
     let core_config = config.processor_config()?;
+    let health = Arc::new(Health::default());
+    health.needs_partitions.store(true, Ordering::Relaxed);
+    metrics::register_common();
+    let metrics = metrics::processor();
+    if !config.telemetry.metrics_address.is_empty() {
+        server::spawn(&config.telemetry.metrics_address, health.clone())?;
+    }
     let store = Arc::new(ClickHouseStore::new(&config.clickhouse, core_config.window_ms));
     migrate::ensure_current(store.client(), &config.clickhouse.database)?;
+    health.clickhouse_reachable.store(true, Ordering::Relaxed);
     let group = args.group.clone().unwrap_or_else(|| config.kafka.group_id.clone());
     let instance_id = args.instance_id.as_deref().or(config.kafka.group_instance_id.as_deref());
     let source = KafkaSource::new(&config.kafka, &group, instance_id, store.clone(), stop.clone())?;
     let dead_letters = DeadLetterSink::new(&config.kafka)?;
     let processor = Processor::new(core_config).map_err(anyhow::Error::msg)?;
     tracing::info!(topic = %config.kafka.topic, group = %group, clickhouse = %config.clickhouse.url, "processor started");
-    let mut pipeline = Pipeline { source, store, dead_letters, processor, totals: Totals::default(), stop: stop.clone() };
+    let mut pipeline = Pipeline {
+        source,
+        store,
+        dead_letters,
+        processor,
+        totals: Totals::default(),
+        tally: Tally::default(),
+        metrics,
+        health,
+        stop: stop.clone(),
+    };
     let result = pipeline.run_loop(config, args);
     let totals = pipeline.totals;
     tracing::info!(consumed = totals.consumed, counted = totals.counted, rejected = totals.rejected, flushes = totals.flushes, "processor stopped");
@@ -59,6 +83,9 @@ struct Pipeline {
     dead_letters: DeadLetterSink,
     processor: Processor,
     totals: Totals,
+    tally: Tally,
+    metrics: &'static ProcessorMetrics,
+    health: Arc<Health>,
     stop: Stop,
 }
 
@@ -78,7 +105,10 @@ impl Pipeline {
                 self.flush_or_rewind()?;
                 last_flush = Instant::now();
             }
-            progress.report(&self.totals, &self.processor);
+            if progress.report(&self.totals, &self.processor) && last_message.elapsed() > Duration::from_secs(5) {
+                let reachable = self.source.probe(Duration::from_secs(2));
+                self.health.kafka_reachable.store(reachable, Ordering::Relaxed);
+            }
             if args.exit_when_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
                 tracing::info!("no messages for the idle period; stopping");
                 break;
@@ -89,40 +119,85 @@ impl Pipeline {
 
     /// Handles buffered messages until the batch limit, the flush deadline or an empty poll.
     fn consume_batch(&mut self, wait: Duration, max_pending_keys: usize) -> anyhow::Result<usize> {
-        let Pipeline { source, processor, dead_letters, totals, .. } = self;
+        let Pipeline { source, processor, dead_letters, totals, tally, metrics, health, .. } = self;
         let mut handled = 0;
         let mut timeout = wait.min(Duration::from_millis(100));
         let now_ms = epoch_ms();
         while handled < MAX_BATCH_MESSAGES && processor.pending_keys() < max_pending_keys {
             let Some(result) = source.poll(timeout) else { break };
-            apply_rebalance_events(source, processor);
+            apply_rebalance_events(source, processor, metrics, health);
             match result {
-                Ok(message) => handle(processor, dead_letters, totals, &message, now_ms)?,
-                Err(error) => tracing::warn!(%error, "Kafka consumer error"),
+                Ok(message) => handle(processor, dead_letters, totals, tally, &message, now_ms)?,
+                Err(error) => {
+                    health.kafka_reachable.store(false, Ordering::Relaxed);
+                    tracing::warn!(%error, "Kafka consumer error");
+                }
             }
             handled += 1;
             timeout = Duration::ZERO;
         }
-        apply_rebalance_events(source, processor);
+        apply_rebalance_events(source, processor, metrics, health);
+        if handled > 0 {
+            health.kafka_reachable.store(true, Ordering::Relaxed);
+        }
+        tally.batch(now_ms, handled as u64);
         Ok(handled)
     }
 
     /// Commits a flush; on a failure that retries cannot fix, rewinds to the stored checkpoints.
     fn flush_or_rewind(&mut self) -> anyhow::Result<()> {
+        let windows_before = self.processor.open_window_count();
         let flush = self.processor.take_flush(epoch_ms());
+        self.publish_watermarks(windows_before);
         if flush.checkpoints.is_empty() {
             return Ok(());
         }
+        let topic = self.source.topic().to_string();
         if let Err(error) = self.dead_letters.flush(Duration::from_secs(60)) {
+            self.metrics.dead_letter_failures.with_label_values(&[&topic]).inc();
             tracing::warn!(error = format!("{error:#}"), "dead letters not acknowledged; rewinding to the stored checkpoints");
             return self.rewind();
         }
-        let stats = self.store.commit(self.source.topic(), &flush, &self.stop)?;
+        self.metrics.dead_letters_written.with_label_values(&[&topic]).inc_by(self.dead_letters.take_acknowledged());
+        let stats = match self.store.commit(&topic, &flush, &self.stop) {
+            Ok(stats) => stats,
+            Err(error) => {
+                self.health.clickhouse_reachable.store(false, Ordering::Relaxed);
+                return Err(error);
+            }
+        };
+        self.health.clickhouse_reachable.store(true, Ordering::Relaxed);
+        self.tally.publish(self.metrics, &topic, epoch_ms());
+        self.metrics.flushes.inc();
         self.totals.flushes += 1;
         tracing::debug!(rows = stats.rows, bytes = stats.bytes, attempts = stats.attempts, events = flush.event_count(), "flush committed");
         let offsets: Vec<(PartitionId, i64)> = flush.checkpoints.iter().map(|c| (c.partition, c.next_offset)).collect();
         self.source.commit_progress(&offsets);
+        for (partition, next_offset) in offsets {
+            if let Some(lag) = self.source.lag(partition, next_offset) {
+                self.metrics.consumer_lag.with_label_values(&[&topic, &partition.to_string()]).set(lag);
+            }
+        }
         Ok(())
+    }
+
+    fn publish_watermarks(&self, windows_before: usize) {
+        let now_ms = epoch_ms();
+        let windows_after = self.processor.open_window_count();
+        self.metrics.windows_closed.inc_by(windows_before.saturating_sub(windows_after) as u64);
+        self.metrics.windows_open.set(windows_after as i64);
+        let topic = self.source.topic();
+        for (partition, watermark_ms) in self.processor.partition_watermarks() {
+            if watermark_ms != i64::MIN {
+                let delay = (now_ms - watermark_ms) as f64 / 1000.0;
+                self.metrics.partition_watermark_delay.with_label_values(&[topic, &partition.to_string()]).set(delay);
+            }
+        }
+        let combined = self.processor.combined_watermark_ms();
+        if combined != i64::MIN {
+            self.metrics.watermark_delay.set((now_ms - combined) as f64 / 1000.0);
+            self.metrics.watermark_timestamp.set(combined as f64 / 1000.0);
+        }
     }
 
     fn rewind(&mut self) -> anyhow::Result<()> {
@@ -143,6 +218,7 @@ fn handle(
     processor: &mut Processor,
     dead_letters: &mut DeadLetterSink,
     totals: &mut Totals,
+    tally: &mut Tally,
     message: &BorrowedMessage<'_>,
     now_ms: i64,
 ) -> anyhow::Result<()> {
@@ -153,11 +229,16 @@ fn handle(
         end_of_input: is_end_of_input(message),
     };
     totals.consumed += 1;
+    tally.consumed(input.partition);
     match processor.process(&input, now_ms) {
-        Outcome::Counted { .. } => totals.counted += 1,
+        Outcome::Counted { event_type, timestamp_ms } => {
+            totals.counted += 1;
+            tally.counted(event_type, timestamp_ms);
+        }
         Outcome::Rejected(rejection) => {
             tracing::trace!(partition = input.partition, offset = input.offset, reason = %rejection.reason, "rejected event");
             totals.rejected += 1;
+            tally.rejected(rejection.reason);
             dead_letters.send(message, &rejection)?;
         }
         Outcome::Replayed | Outcome::EndOfInput | Outcome::Ignored => {}
@@ -167,8 +248,10 @@ fn handle(
 
 /// Applies assignment changes: every change drops uncommitted state, and assigned partitions
 /// restart from their stored checkpoints.
-fn apply_rebalance_events(source: &KafkaSource, processor: &mut Processor) {
+fn apply_rebalance_events(source: &KafkaSource, processor: &mut Processor, metrics: &ProcessorMetrics, health: &Health) {
     for event in source.take_rebalance_events() {
+        metrics.rebalances.inc();
+        health.kafka_reachable.store(true, Ordering::Relaxed);
         processor.revoke_all();
         if let RebalanceEvent::Assigned(partitions) = event {
             let now_ms = epoch_ms();
@@ -176,6 +259,10 @@ fn apply_rebalance_events(source: &KafkaSource, processor: &mut Processor) {
                 processor.assign(*partition, checkpoint.as_ref(), now_ms);
             }
         }
+        let assigned: Vec<PartitionId> = processor.assigned_partitions().collect();
+        metrics.partitions_assigned.set(assigned.len() as i64);
+        health.partitions_assigned.store(assigned.len() as i64, Ordering::Relaxed);
+        tally::forget_partitions(metrics, source.topic(), &assigned);
     }
 }
 
@@ -191,10 +278,11 @@ impl Progress {
         Progress { every, last: Instant::now(), last_consumed: 0 }
     }
 
-    fn report(&mut self, totals: &Totals, processor: &Processor) {
+    /// Logs a progress line when one is due, and returns whether it did.
+    fn report(&mut self, totals: &Totals, processor: &Processor) -> bool {
         let elapsed = self.last.elapsed();
         if elapsed < self.every {
-            return;
+            return false;
         }
         let rate = (totals.consumed - self.last_consumed) as f64 / elapsed.as_secs_f64();
         let watermark = processor.combined_watermark_ms();
@@ -210,6 +298,7 @@ impl Progress {
         );
         self.last = Instant::now();
         self.last_consumed = totals.consumed;
+        true
     }
 }
 
