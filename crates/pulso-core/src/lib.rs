@@ -17,6 +17,6 @@ pub mod window;
 
 pub use event::{Event, EventType};
 pub use processor::{
-    Checkpoint, CountRow, Flush, InputMessage, Outcome, PartitionId, Processor, ProcessorConfig,
+    Checkpoint, CountRow, Flush, InputMessage, Outcome, PartitionId, Processor, ProcessorConfig, RejectionRow,
 };
 pub use reason::{Reason, Rejection};

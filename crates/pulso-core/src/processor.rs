@@ -143,11 +143,21 @@ pub struct CountRow {
     pub count: u64,
 }
 
+/// Rejected events of one reason in one processing-time window. Rejections are keyed by when
+/// they were processed, because an invalid event may have no usable event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RejectionRow {
+    pub window_start_ms: i64,
+    pub reason: Reason,
+    pub count: u64,
+}
+
 /// Everything one flush must store atomically.
 #[derive(Debug, Clone, Default)]
 pub struct Flush {
     pub counts: Vec<CountRow>,
     pub pages: Vec<Box<str>>,
+    pub rejections: Vec<RejectionRow>,
     pub checkpoints: Vec<Checkpoint>,
 }
 
@@ -257,6 +267,7 @@ pub struct Processor {
     window: WindowSpec,
     partitions: BTreeMap<PartitionId, PartitionState>,
     pending: PendingCounts,
+    rejections: BTreeMap<(i64, Reason), u64>,
     combined_watermark_ms: i64,
     open_windows: BTreeSet<i64>,
 }
@@ -269,6 +280,7 @@ impl Processor {
             window,
             partitions: BTreeMap::new(),
             pending: PendingCounts::default(),
+            rejections: BTreeMap::new(),
             combined_watermark_ms: i64::MIN,
             open_windows: BTreeSet::new(),
         })
@@ -320,6 +332,7 @@ impl Processor {
     pub fn revoke_all(&mut self) {
         self.partitions.clear();
         self.pending = PendingCounts::default();
+        self.rejections.clear();
         self.combined_watermark_ms = i64::MIN;
         self.open_windows.clear();
     }
@@ -330,6 +343,14 @@ impl Processor {
 
     /// Processes one message. `now_ms` is processing time.
     pub fn process(&mut self, message: &InputMessage<'_>, now_ms: i64) -> Outcome {
+        let outcome = self.decide(message, now_ms);
+        if let Outcome::Rejected(rejection) = &outcome {
+            *self.rejections.entry((self.window.start_of(now_ms), rejection.reason)).or_insert(0) += 1;
+        }
+        outcome
+    }
+
+    fn decide(&mut self, message: &InputMessage<'_>, now_ms: i64) -> Outcome {
         let Some(state) = self.partitions.get_mut(&message.partition) else {
             return Outcome::Ignored;
         };
@@ -453,12 +474,16 @@ impl Processor {
     pub fn take_flush(&mut self, now_ms: i64) -> Flush {
         self.advance(now_ms);
         let (counts, pages) = self.pending.take();
+        let rejections = std::mem::take(&mut self.rejections)
+            .into_iter()
+            .map(|((window_start_ms, reason), count)| RejectionRow { window_start_ms, reason, count })
+            .collect();
         let checkpoints = self
             .partitions
             .iter_mut()
             .map(|(partition, state)| state.checkpoint(*partition))
             .collect();
-        Flush { counts, pages, checkpoints }
+        Flush { counts, pages, rejections, checkpoints }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod kafka;
 pub mod pipeline;
 pub mod producers;
+pub mod query;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;

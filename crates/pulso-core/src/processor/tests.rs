@@ -63,7 +63,9 @@ fn duplicate_event_id_counted_once() {
         Outcome::Rejected(rejection) => assert_eq!(rejection.reason, Reason::Duplicate),
         other => panic!("expected duplicate, got {other:?}"),
     }
-    assert_eq!(processor.take_flush(NOW).event_count(), 1);
+    let flush = processor.take_flush(NOW);
+    assert_eq!(flush.event_count(), 1);
+    assert_eq!(flush.rejections, vec![RejectionRow { window_start_ms: NOW - NOW % 60_000, reason: Reason::Duplicate, count: 1 }]);
 }
 
 #[test]

@@ -24,7 +24,7 @@ use crate::sinks::retry::Backoff;
 use crate::sinks::{CommitStats, CountStore};
 use crate::telemetry::metrics;
 
-const COLUMNS: &str = "kind, window_start, window_seconds, page, event_type, count, topic, source_partition, \
+const COLUMNS: &str = "kind, window_start, window_seconds, page, event_type, reason, count, topic, source_partition, \
     checkpoint_sequence, next_offset, replay_from, watermark_ms, max_event_ms, recent_event_ms, flush_id, committed_at";
 
 /// Rows per INSERT block. A flush must never exceed it, or it would be split into several parts.
@@ -32,6 +32,7 @@ pub const MAX_BLOCK_ROWS: usize = 4_000_000;
 
 const KIND_COUNT: i8 = 1;
 const KIND_CHECKPOINT: i8 = 2;
+const KIND_REJECTED: i8 = 3;
 
 pub struct ClickHouseStore {
     client: Client,
@@ -63,20 +64,25 @@ impl ClickHouseStore {
             out.u32(self.window_seconds);
             out.string(flush.page(row));
             out.string(row.event_type.as_str());
-            out.u64(row.count);
-            out.string(topic);
-            out.i32(-1);
-            for _ in 0..5 {
-                out.i64(0);
-            }
-            out.array_i64(&[]);
             out.string("");
-            out.date_time_ms(committed_at_ms);
+            out.u64(row.count);
+            self.encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
+        }
+        for row in &flush.rejections {
+            out.i8(KIND_REJECTED);
+            out.date_time_ms(row.window_start_ms);
+            out.u32(self.window_seconds);
+            out.string("");
+            out.string("");
+            out.string(row.reason.code());
+            out.u64(row.count);
+            self.encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
         }
         for checkpoint in &flush.checkpoints {
             out.i8(KIND_CHECKPOINT);
             out.date_time_ms(0);
             out.u32(self.window_seconds);
+            out.string("");
             out.string("");
             out.string("");
             out.u64(1);
@@ -92,6 +98,18 @@ impl ClickHouseStore {
             out.date_time_ms(committed_at_ms);
         }
         out.into_bytes()
+    }
+
+    /// The columns after `count` of a row that belongs to no Kafka partition.
+    fn encode_unpartitioned_tail(&self, out: &mut RowBinary, topic: &str, committed_at_ms: i64) {
+        out.string(topic);
+        out.i32(-1);
+        for _ in 0..5 {
+            out.i64(0);
+        }
+        out.array_i64(&[]);
+        out.string("");
+        out.date_time_ms(committed_at_ms);
     }
 
     /// Finds out whether an insert whose outcome is unknown was stored.
@@ -146,7 +164,7 @@ impl CountStore for ClickHouseStore {
     }
 
     fn commit(&self, topic: &str, flush: &Flush, stop: &Stop) -> anyhow::Result<CommitStats> {
-        let rows = flush.counts.len() + flush.checkpoints.len();
+        let rows = flush.counts.len() + flush.rejections.len() + flush.checkpoints.len();
         if rows > MAX_BLOCK_ROWS {
             bail!("flush of {rows} rows exceeds one INSERT block ({MAX_BLOCK_ROWS}); lower processor.max_pending_keys");
         }

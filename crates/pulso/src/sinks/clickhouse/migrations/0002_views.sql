@@ -24,3 +24,11 @@ SELECT
 FROM {database}.page_counts
 WHERE kind = 'count'
 GROUP BY window_start, page, event_type
+;
+
+-- Rejected events per processing-time window and reason, for the share of invalid and late events.
+CREATE VIEW IF NOT EXISTS {database}.rejection_counts AS
+SELECT window_start, reason, sum(count) AS events
+FROM {database}.page_counts
+WHERE kind = 'rejected'
+GROUP BY window_start, reason
