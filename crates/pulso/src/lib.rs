@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod kafka;
 pub mod pipeline;
+pub mod process;
 pub mod producers;
 pub mod query;
 pub mod shutdown;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use pulso::cli::{Cli, Command};
-use pulso::{config::Config, pipeline, producers, shutdown, sinks, telemetry, topics};
+use pulso::{config::Config, process, producers, shutdown, sinks, telemetry, topics};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +28,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => sinks::clickhouse::migrate::run(&config, &args),
         Command::Topics(args) => topics::run(&config, &args),
-        Command::Process(args) => pipeline::run(&config, &args, &stop),
+        Command::Process(args) => process::run(&config, &args, &stop),
         Command::Generate(args) => producers::generate::run(&config, &args, &stop),
         Command::Replay(args) => producers::replay::run(&config, &args, &stop),
     }

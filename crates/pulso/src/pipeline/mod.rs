@@ -1,9 +1,11 @@
-//! `pulso process`: the loop that wires the Kafka source, the processor core and the sinks.
+//! The processing loop: a [`Source`], the processor core, a [`DeadLetters`] sink and a
+//! [`CountStore`]. The same loop runs on Kafka and ClickHouse (`pulso process`) and on the
+//! embedded log and store.
 //!
 //! The loop is single-threaded and batch-oriented: it drains whatever the consumer has buffered,
 //! runs each message through the core, queues dead letters, and every flush interval commits one
 //! [`Flush`](pulso_core::Flush) to the count store. Before a commit it waits for the dead letters
-//! of the flush to be acknowledged, and only after the commit does it record offsets in Kafka.
+//! of the flush to be acknowledged, and only after the commit does it record progress in the source.
 //!
 //! If a commit or a dead-letter delivery fails for good, the loop rewinds: it drops all
 //! uncommitted state and seeks every partition back to its stored checkpoint, so the events are
@@ -17,17 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use pulso_core::{InputMessage, Outcome, PartitionId, Processor};
-use rdkafka::message::{BorrowedMessage, Message};
 
-use crate::cli::ProcessArgs;
-use crate::config::Config;
 use crate::shutdown::Stop;
-use crate::sinks::clickhouse::{migrate, ClickHouseStore};
-use crate::sinks::dead_letter::DeadLetterSink;
-use crate::sinks::CountStore;
-use crate::sources::kafka::{is_end_of_input, KafkaSource, RebalanceEvent};
+use crate::sinks::{CountStore, DeadLetters};
+use crate::sources::{RebalanceEvent, Source, SourceMessage};
 use crate::telemetry::metrics::{self, ProcessorMetrics};
-use crate::telemetry::server::{self, Health};
+use crate::telemetry::server::Health;
 use tally::Tally;
 
 /// Messages handled between checks of the flush timer.
@@ -42,24 +39,28 @@ pub struct Totals {
     pub flushes: u64,
 }
 
-pub fn run(config: &Config, args: &ProcessArgs, stop: &Stop) -> anyhow::Result<()> {
-    let core_config = config.processor_config()?;
-    let health = Arc::new(Health::default());
-    health.needs_partitions.store(true, Ordering::Relaxed);
+/// When the loop flushes, stops and reports.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    pub flush_interval: Duration,
+    pub max_pending_keys: usize,
+    /// Stop after this long without a message (bounded runs and tests).
+    pub exit_when_idle: Option<Duration>,
+    pub progress_every: Duration,
+}
+
+/// Runs the loop until `stop` is requested or the source stays idle, then flushes. Returns the
+/// totals.
+pub fn run_loop<S: Source, D: DeadLetters>(
+    source: S,
+    dead_letters: D,
+    store: Arc<dyn CountStore>,
+    processor: Processor,
+    health: Arc<Health>,
+    options: &LoopOptions,
+    stop: &Stop,
+) -> anyhow::Result<Totals> {
     metrics::register_common();
-    let metrics = metrics::processor();
-    if !config.telemetry.metrics_address.is_empty() {
-        server::spawn(&config.telemetry.metrics_address, health.clone())?;
-    }
-    let store = Arc::new(ClickHouseStore::new(&config.clickhouse, core_config.window_ms));
-    migrate::ensure_current(store.client(), &config.clickhouse.database)?;
-    health.clickhouse_reachable.store(true, Ordering::Relaxed);
-    let group = args.group.clone().unwrap_or_else(|| config.kafka.group_id.clone());
-    let instance_id = args.instance_id.as_deref().or(config.kafka.group_instance_id.as_deref());
-    let source = KafkaSource::new(&config.kafka, &group, instance_id, store.clone(), stop.clone())?;
-    let dead_letters = DeadLetterSink::new(&config.kafka)?;
-    let processor = Processor::new(core_config).map_err(anyhow::Error::msg)?;
-    tracing::info!(topic = %config.kafka.topic, group = %group, clickhouse = %config.clickhouse.url, "processor started");
     let mut pipeline = Pipeline {
         source,
         store,
@@ -67,20 +68,20 @@ pub fn run(config: &Config, args: &ProcessArgs, stop: &Stop) -> anyhow::Result<(
         processor,
         totals: Totals::default(),
         tally: Tally::default(),
-        metrics,
+        metrics: metrics::processor(),
         health,
         stop: stop.clone(),
     };
-    let result = pipeline.run_loop(config, args);
+    let result = pipeline.run(options);
     let totals = pipeline.totals;
     tracing::info!(consumed = totals.consumed, counted = totals.counted, rejected = totals.rejected, flushes = totals.flushes, "processor stopped");
-    result
+    result.map(|()| totals)
 }
 
-struct Pipeline {
-    source: KafkaSource,
-    store: Arc<ClickHouseStore>,
-    dead_letters: DeadLetterSink,
+struct Pipeline<S, D> {
+    source: S,
+    store: Arc<dyn CountStore>,
+    dead_letters: D,
     processor: Processor,
     totals: Totals,
     tally: Tally,
@@ -89,13 +90,13 @@ struct Pipeline {
     stop: Stop,
 }
 
-impl Pipeline {
-    fn run_loop(&mut self, config: &Config, args: &ProcessArgs) -> anyhow::Result<()> {
-        let flush_interval = config.processor.flush_interval;
-        let max_pending_keys = config.processor.max_pending_keys;
+impl<S: Source, D: DeadLetters> Pipeline<S, D> {
+    fn run(&mut self, options: &LoopOptions) -> anyhow::Result<()> {
+        let flush_interval = options.flush_interval;
+        let max_pending_keys = options.max_pending_keys;
         let mut last_flush = Instant::now();
         let mut last_message = Instant::now();
-        let mut progress = Progress::new(args.progress_every);
+        let mut progress = Progress::new(options.progress_every);
         while !self.stop.requested() {
             let handled = self.consume_batch(flush_interval.saturating_sub(last_flush.elapsed()), max_pending_keys)?;
             if handled > 0 {
@@ -109,7 +110,7 @@ impl Pipeline {
                 let reachable = self.source.probe(Duration::from_secs(2));
                 self.health.kafka_reachable.store(reachable, Ordering::Relaxed);
             }
-            if args.exit_when_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
+            if options.exit_when_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
                 tracing::info!("no messages for the idle period; stopping");
                 break;
             }
@@ -127,7 +128,7 @@ impl Pipeline {
             let Some(result) = source.poll(timeout) else { break };
             apply_rebalance_events(source, processor, metrics, health);
             match result {
-                Ok(message) => handle(processor, dead_letters, totals, tally, &message, now_ms)?,
+                Ok(message) => handle(processor, dead_letters, totals, tally, &message, source.topic(), now_ms)?,
                 Err(error) => {
                     health.kafka_reachable.store(false, Ordering::Relaxed);
                     tracing::warn!(%error, "Kafka consumer error");
@@ -216,17 +217,18 @@ impl Pipeline {
 
 fn handle(
     processor: &mut Processor,
-    dead_letters: &mut DeadLetterSink,
+    dead_letters: &mut impl DeadLetters,
     totals: &mut Totals,
     tally: &mut Tally,
-    message: &BorrowedMessage<'_>,
+    message: &impl SourceMessage,
+    topic: &str,
     now_ms: i64,
 ) -> anyhow::Result<()> {
     let input = InputMessage {
         partition: message.partition(),
         offset: message.offset(),
         payload: message.payload(),
-        end_of_input: is_end_of_input(message),
+        end_of_input: message.is_end_of_input(),
     };
     totals.consumed += 1;
     tally.consumed(input.partition);
@@ -239,7 +241,7 @@ fn handle(
             tracing::trace!(partition = input.partition, offset = input.offset, reason = %rejection.reason, "rejected event");
             totals.rejected += 1;
             tally.rejected(rejection.reason);
-            dead_letters.send(message, &rejection)?;
+            dead_letters.send(message, topic, &rejection)?;
         }
         Outcome::Replayed | Outcome::EndOfInput | Outcome::Ignored => {}
     }
@@ -248,7 +250,7 @@ fn handle(
 
 /// Applies assignment changes: every change drops uncommitted state, and assigned partitions
 /// restart from their stored checkpoints.
-fn apply_rebalance_events(source: &KafkaSource, processor: &mut Processor, metrics: &ProcessorMetrics, health: &Health) {
+fn apply_rebalance_events(source: &impl Source, processor: &mut Processor, metrics: &ProcessorMetrics, health: &Health) {
     for event in source.take_rebalance_events() {
         metrics.rebalances.inc();
         health.kafka_reachable.store(true, Ordering::Relaxed);

@@ -8,9 +8,12 @@ pub mod clickhouse;
 pub mod dead_letter;
 pub mod retry;
 
-use pulso_core::{Checkpoint, Flush, PartitionId};
+use std::time::Duration;
+
+use pulso_core::{Checkpoint, Flush, PartitionId, Rejection};
 
 use crate::shutdown::Stop;
+use crate::sources::SourceMessage;
 
 /// Storage for window counts and partition checkpoints.
 pub trait CountStore: Send + Sync {
@@ -32,4 +35,17 @@ pub struct CommitStats {
     pub rows: usize,
     pub bytes: usize,
     pub attempts: u32,
+}
+
+/// Where rejected messages go, with their reason.
+pub trait DeadLetters {
+    /// Queues a rejected message from `source_topic`.
+    fn send(&mut self, message: &impl SourceMessage, source_topic: &str, rejection: &Rejection) -> anyhow::Result<()>;
+
+    /// Waits until every queued dead letter is stored, and fails if any was not, so that the
+    /// caller does not commit past a lost dead letter.
+    fn flush(&mut self, timeout: Duration) -> anyhow::Result<()>;
+
+    /// Dead letters stored by the last successful flush; resets the count.
+    fn take_acknowledged(&mut self) -> u64;
 }

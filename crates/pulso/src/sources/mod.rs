@@ -1,3 +1,59 @@
-//! Sources of messages for the processor core.
+//! Sources of messages for the processor core. The processing loop is generic over [`Source`],
+//! so Kafka and the embedded log feed the same validation, windows and checkpoints.
 
 pub mod kafka;
+
+use std::time::Duration;
+
+use pulso_core::{Checkpoint, PartitionId};
+
+/// A change of assignment, for the processing loop to apply.
+#[derive(Debug)]
+pub enum RebalanceEvent {
+    /// These partitions were assigned, each with its stored checkpoint if any.
+    Assigned(Vec<(PartitionId, Option<Checkpoint>)>),
+    /// Every partition was revoked.
+    Revoked,
+}
+
+/// One message as a source delivers it.
+pub trait SourceMessage {
+    fn partition(&self) -> PartitionId;
+    fn offset(&self) -> i64;
+    fn key(&self) -> Option<&[u8]>;
+    /// The value; `None` for a tombstone.
+    fn payload(&self) -> Option<&[u8]>;
+    /// The message headers, copied; only called for rejected messages.
+    fn headers(&self) -> Vec<(String, Option<Vec<u8>>)>;
+    /// Whether this is the end-of-input marker of a bounded producer.
+    fn is_end_of_input(&self) -> bool;
+}
+
+/// A partitioned, replayable log of messages, read as a member of a group.
+pub trait Source {
+    type Message<'a>: SourceMessage
+    where
+        Self: 'a;
+
+    /// The name of the log, written into checkpoints and dead-letter headers.
+    fn topic(&self) -> &str;
+
+    /// Waits up to `timeout` for the next message. Assignment changes happen inside this call
+    /// and are reported by [`Source::take_rebalance_events`].
+    fn poll(&self, timeout: Duration) -> Option<anyhow::Result<Self::Message<'_>>>;
+
+    /// Assignment changes since the last call, oldest first.
+    fn take_rebalance_events(&self) -> Vec<RebalanceEvent>;
+
+    /// Moves partitions back to the given offsets; `None` means the start policy.
+    fn seek(&self, offsets: &[(PartitionId, Option<i64>)]) -> anyhow::Result<()>;
+
+    /// Records progress where external lag tools can see it. Never read back.
+    fn commit_progress(&self, offsets: &[(PartitionId, i64)]);
+
+    /// Messages between `next_offset` and the partition's end, if known without a request.
+    fn lag(&self, partition: PartitionId, next_offset: i64) -> Option<i64>;
+
+    /// Whether the log answers within `timeout`.
+    fn probe(&self, timeout: Duration) -> bool;
+}

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
@@ -18,6 +18,8 @@ use pulso_core::Rejection;
 
 use crate::config::KafkaConfig;
 use crate::kafka::reliable_producer_config;
+use crate::sinks::DeadLetters;
+use crate::sources::SourceMessage;
 
 pub const REASON_HEADER: &str = "pulso-reason";
 pub const DETAIL_HEADER: &str = "pulso-detail";
@@ -61,9 +63,16 @@ impl DeadLetterSink {
         Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), sent: 0, unacknowledged: 0 })
     }
 
-    /// Queues a rejected message. Blocks while the producer queue is full.
-    pub fn send(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection) -> anyhow::Result<()> {
-        let headers = dead_letter_headers(message, rejection);
+    /// Dead letters queued since start.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+impl DeadLetters for DeadLetterSink {
+    /// Blocks while the producer queue is full.
+    fn send(&mut self, message: &impl SourceMessage, source_topic: &str, rejection: &Rejection) -> anyhow::Result<()> {
+        let headers = dead_letter_headers(message, source_topic, rejection);
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
@@ -86,9 +95,7 @@ impl DeadLetterSink {
         Ok(())
     }
 
-    /// Waits until every queued dead letter is acknowledged. Fails if any was not, so that the
-    /// caller does not commit offsets past a lost dead letter.
-    pub fn flush(&mut self, timeout: Duration) -> anyhow::Result<()> {
+    fn flush(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
             let _ = self.producer.flush(Duration::from_millis(100));
@@ -104,30 +111,23 @@ impl DeadLetterSink {
         Ok(())
     }
 
-    /// Dead letters acknowledged by the last successful flush; resets the count.
-    pub fn take_acknowledged(&mut self) -> u64 {
+    fn take_acknowledged(&mut self) -> u64 {
         std::mem::take(&mut self.unacknowledged)
     }
 
-    /// Dead letters queued since start.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
 }
 
-fn dead_letter_headers(message: &BorrowedMessage<'_>, rejection: &Rejection) -> OwnedHeaders {
+fn dead_letter_headers(message: &impl SourceMessage, source_topic: &str, rejection: &Rejection) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for header in original.iter() {
-            headers = headers.insert(Header { key: header.key, value: header.value });
-        }
+    for (key, value) in message.headers() {
+        headers = headers.insert(Header { key: &key, value: value.as_deref() });
     }
     let partition = message.partition().to_string();
     let offset = message.offset().to_string();
     headers
         .insert(Header { key: REASON_HEADER, value: Some(rejection.reason.code()) })
         .insert(Header { key: DETAIL_HEADER, value: Some(rejection.detail.as_str()) })
-        .insert(Header { key: SOURCE_TOPIC_HEADER, value: Some(message.topic()) })
+        .insert(Header { key: SOURCE_TOPIC_HEADER, value: Some(source_topic) })
         .insert(Header { key: SOURCE_PARTITION_HEADER, value: Some(partition.as_str()) })
         .insert(Header { key: SOURCE_OFFSET_HEADER, value: Some(offset.as_str()) })
 }

@@ -22,15 +22,7 @@ use crate::kafka::{client_config, CONTROL_HEADER, END_OF_INPUT};
 use crate::shutdown::Stop;
 use crate::sinks::retry::Backoff;
 use crate::sinks::CountStore;
-
-/// A change of assignment, for the processing loop to apply.
-#[derive(Debug)]
-pub enum RebalanceEvent {
-    /// These partitions were assigned, each with its stored checkpoint if any.
-    Assigned(Vec<(PartitionId, Option<Checkpoint>)>),
-    /// Every partition was revoked.
-    Revoked,
-}
+use crate::sources::{RebalanceEvent, Source, SourceMessage};
 
 /// Consumer context that positions assigned partitions from the count store.
 pub struct SourceContext {
@@ -134,52 +126,6 @@ impl KafkaSource {
         Ok(KafkaSource { consumer, topic: kafka.topic.clone() })
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    /// Waits up to `timeout` for the next message. Rebalances happen inside this call.
-    pub fn poll(&self, timeout: Duration) -> Option<rdkafka::error::KafkaResult<BorrowedMessage<'_>>> {
-        self.consumer.poll(timeout)
-    }
-
-    /// Rebalance events since the last call, oldest first.
-    pub fn take_rebalance_events(&self) -> Vec<RebalanceEvent> {
-        std::mem::take(&mut *self.consumer.context().events.lock().expect("rebalance events lock"))
-    }
-
-    /// Moves assigned partitions back to the given offsets after a failed flush.
-    pub fn seek(&self, offsets: &[(PartitionId, Option<i64>)]) -> anyhow::Result<()> {
-        let mut list = TopicPartitionList::new();
-        for (partition, offset) in offsets {
-            let offset = offset.map_or(self.consumer.context().start_from, Offset::Offset);
-            list.add_partition_offset(&self.topic, *partition, offset)?;
-        }
-        self.consumer.seek_partitions(list, Duration::from_secs(10)).context("failed to seek partitions")?;
-        Ok(())
-    }
-
-    /// Records progress in Kafka's committed offsets, for lag tools only.
-    pub fn commit_progress(&self, offsets: &[(PartitionId, i64)]) {
-        let mut list = TopicPartitionList::new();
-        for (partition, offset) in offsets.iter().filter(|(_, offset)| *offset >= 0) {
-            let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset));
-        }
-        if list.count() > 0 {
-            if let Err(error) = self.consumer.commit(&list, rdkafka::consumer::CommitMode::Async) {
-                tracing::debug!(%error, "failed to commit offsets to Kafka; lag tools will lag");
-            }
-        }
-    }
-
-    /// Messages between `next_offset` and the partition's end, from the consumer's cached
-    /// high watermark (no request to the broker).
-    pub fn lag(&self, partition: PartitionId, next_offset: i64) -> Option<i64> {
-        let (low, high) = self.cached_watermarks(partition)?;
-        let position = if next_offset >= 0 { next_offset } else { low };
-        (high >= 0).then(|| (high - position).max(0))
-    }
-
     fn cached_watermarks(&self, partition: PartitionId) -> Option<(i64, i64)> {
         let topic = std::ffi::CString::new(self.topic.as_str()).ok()?;
         let (mut low, mut high) = (-1i64, -1i64);
@@ -197,21 +143,92 @@ impl KafkaSource {
         (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then_some((low, high))
     }
 
-    /// Whether a broker answers a metadata request for the topic within `timeout`.
-    pub fn probe(&self, timeout: Duration) -> bool {
-        self.consumer.fetch_metadata(Some(&self.topic), timeout).is_ok()
-    }
-
     /// The store the rebalance callback reads checkpoints from.
     pub fn store(&self) -> &Arc<dyn CountStore> {
         &self.consumer.context().store
     }
 }
 
-/// Whether a message is the end-of-input marker of a bounded producer.
-pub fn is_end_of_input(message: &BorrowedMessage<'_>) -> bool {
-    message.headers().is_some_and(|headers| {
-        headers.iter().any(|header| header.key == CONTROL_HEADER && header.value == Some(END_OF_INPUT.as_bytes()))
-    })
+impl Source for KafkaSource {
+    type Message<'a> = KafkaMessage<'a>;
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn poll(&self, timeout: Duration) -> Option<anyhow::Result<KafkaMessage<'_>>> {
+        self.consumer.poll(timeout).map(|result| result.map(KafkaMessage).map_err(anyhow::Error::from))
+    }
+
+    fn take_rebalance_events(&self) -> Vec<RebalanceEvent> {
+        std::mem::take(&mut *self.consumer.context().events.lock().expect("rebalance events lock"))
+    }
+
+    fn seek(&self, offsets: &[(PartitionId, Option<i64>)]) -> anyhow::Result<()> {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            let offset = offset.map_or(self.consumer.context().start_from, Offset::Offset);
+            list.add_partition_offset(&self.topic, *partition, offset)?;
+        }
+        self.consumer.seek_partitions(list, Duration::from_secs(10)).context("failed to seek partitions")?;
+        Ok(())
+    }
+
+    fn commit_progress(&self, offsets: &[(PartitionId, i64)]) {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets.iter().filter(|(_, offset)| *offset >= 0) {
+            let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset));
+        }
+        if list.count() > 0 {
+            if let Err(error) = self.consumer.commit(&list, rdkafka::consumer::CommitMode::Async) {
+                tracing::debug!(%error, "failed to commit offsets to Kafka; lag tools will lag");
+            }
+        }
+    }
+
+    /// Uses the consumer's cached high watermark, so it makes no request to the broker.
+    fn lag(&self, partition: PartitionId, next_offset: i64) -> Option<i64> {
+        let (low, high) = self.cached_watermarks(partition)?;
+        let position = if next_offset >= 0 { next_offset } else { low };
+        (high >= 0).then(|| (high - position).max(0))
+    }
+
+    /// Asks a broker for the topic's metadata.
+    fn probe(&self, timeout: Duration) -> bool {
+        self.consumer.fetch_metadata(Some(&self.topic), timeout).is_ok()
+    }
+
+}
+
+/// A message borrowed from the consumer's buffer.
+pub struct KafkaMessage<'a>(BorrowedMessage<'a>);
+
+impl SourceMessage for KafkaMessage<'_> {
+    fn partition(&self) -> PartitionId {
+        self.0.partition()
+    }
+
+    fn offset(&self) -> i64 {
+        self.0.offset()
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.0.key()
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        self.0.payload()
+    }
+
+    fn headers(&self) -> Vec<(String, Option<Vec<u8>>)> {
+        let Some(headers) = self.0.headers() else { return Vec::new() };
+        headers.iter().map(|header| (header.key.to_string(), header.value.map(<[u8]>::to_vec))).collect()
+    }
+
+    fn is_end_of_input(&self) -> bool {
+        self.0.headers().is_some_and(|headers| {
+            headers.iter().any(|header| header.key == CONTROL_HEADER && header.value == Some(END_OF_INPUT.as_bytes()))
+        })
+    }
 }
 
