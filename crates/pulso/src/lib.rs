@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod embedded;
 pub mod kafka;
 pub mod pipeline;
 pub mod process;
