@@ -37,6 +37,17 @@ pub struct Totals {
     pub counted: u64,
     pub rejected: u64,
     pub flushes: u64,
+    /// When the first and the latest message arrived.
+    pub first_message_at: Option<Instant>,
+    pub last_message_at: Option<Instant>,
+}
+
+impl Totals {
+    /// Messages per second between the first and the latest message.
+    pub fn active_rate(&self) -> Option<f64> {
+        let span = self.last_message_at?.duration_since(self.first_message_at?).as_secs_f64();
+        (span > 0.0).then(|| self.consumed as f64 / span)
+    }
 }
 
 /// When the loop flushes, stops and reports.
@@ -74,7 +85,14 @@ pub fn run_loop<S: Source, D: DeadLetters>(
     };
     let result = pipeline.run(options);
     let totals = pipeline.totals;
-    tracing::info!(consumed = totals.consumed, counted = totals.counted, rejected = totals.rejected, flushes = totals.flushes, "processor stopped");
+    tracing::info!(
+        consumed = totals.consumed,
+        counted = totals.counted,
+        rejected = totals.rejected,
+        flushes = totals.flushes,
+        events_per_second = totals.active_rate().map(|rate| rate.round() as u64),
+        "processor stopped"
+    );
     result.map(|()| totals)
 }
 
@@ -110,7 +128,9 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
                 let reachable = self.source.probe(Duration::from_secs(2));
                 self.health.kafka_reachable.store(reachable, Ordering::Relaxed);
             }
-            if options.exit_when_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
+            // Joining a group can take seconds, so before the first message the wait is longer.
+            let idle_limit = options.exit_when_idle.map(|idle| if self.totals.consumed > 0 { idle } else { idle * 4 });
+            if idle_limit.is_some_and(|idle| last_message.elapsed() >= idle) {
                 tracing::info!("no messages for the idle period; stopping");
                 break;
             }
@@ -140,6 +160,9 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
         apply_rebalance_events(source, processor, metrics, health);
         if handled > 0 {
             health.kafka_reachable.store(true, Ordering::Relaxed);
+            let now = Instant::now();
+            totals.first_message_at.get_or_insert(now);
+            totals.last_message_at = Some(now);
         }
         tally.batch(now_ms, handled as u64);
         Ok(handled)
