@@ -179,7 +179,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("PULSO_").split("__"));
+        // Only `PULSO_SECTION__KEY` variables are configuration; `PULSO_LOG` and friends are not.
+        figment = figment.merge(Env::prefixed("PULSO_").filter(|key| key.as_str().contains("__")).split("__"));
         let config: Config = figment.extract().context("invalid configuration")?;
         Ok(config)
     }
@@ -256,6 +257,17 @@ mod tests {
         assert_eq!(config.processor.window, Duration::from_secs(30));
         assert_eq!(config.kafka.topic, "t");
         assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_only() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PULSO_KAFKA__TOPIC", "from-env");
+            jail.set_env("PULSO_LOG", "debug");
+            let config = Config::load(None).map_err(|error| error.to_string())?;
+            assert_eq!(config.kafka.topic, "from-env");
+            Ok(())
+        });
     }
 
     #[test]
