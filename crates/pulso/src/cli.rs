@@ -11,12 +11,16 @@ use crate::config::Config;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to run; without a command, the embedded default runs (see `pulso run --help`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run everything in one process with no services: generator, in-process log, processor,
+    /// embedded store and dashboard. This is what `pulso` with no command does.
+    Run(crate::embedded::run::RunArgs),
     /// Apply the versioned ClickHouse schema (idempotent).
     Migrate(MigrateArgs),
     /// Create the event and dead-letter topics (idempotent).
@@ -27,6 +31,8 @@ pub enum Command {
     Generate(crate::producers::generate::GenerateArgs),
     /// Replay recorded clickstream (REES46 CSV or OTTO JSONL) into Kafka.
     Replay(crate::producers::replay::ReplayArgs),
+    /// Serve the live dashboard and its JSON API.
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod process;
 pub mod producers;
 pub mod query;
+pub mod serve;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;

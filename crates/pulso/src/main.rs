@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use pulso::cli::{Cli, Command};
-use pulso::{config::Config, process, producers, shutdown, sinks, telemetry, topics};
+use pulso::{config::Config, embedded, process, producers, serve, shutdown, sinks, telemetry, topics};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,11 +25,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     cli.global.apply(&mut config);
     config.validate()?;
     let stop = shutdown::install()?;
-    match cli.command {
+    match cli.command.unwrap_or_else(|| Command::Run(embedded::run::RunArgs::default())) {
+        Command::Run(args) => embedded::run::run(&config, &args, &stop),
         Command::Migrate(args) => sinks::clickhouse::migrate::run(&config, &args),
         Command::Topics(args) => topics::run(&config, &args),
         Command::Process(args) => process::run(&config, &args, &stop),
         Command::Generate(args) => producers::generate::run(&config, &args, &stop),
         Command::Replay(args) => producers::replay::run(&config, &args, &stop),
+        Command::Serve(args) => serve::run(&config, &args, &stop),
     }
 }

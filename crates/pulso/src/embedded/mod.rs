@@ -6,8 +6,10 @@
 //! checkpoints in one transaction, which gives the same exactly-once argument as ClickHouse's
 //! single-part insert.
 
+pub mod dashboard;
 pub mod dead_letters;
 pub mod log;
+pub mod run;
 pub mod store;
 
 use std::path::Path;

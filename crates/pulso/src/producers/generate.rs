@@ -11,8 +11,8 @@
 //! timeout while others advance, which would close windows early.
 
 mod catalog;
-mod generator;
-mod malformed;
+pub mod generator;
+pub mod malformed;
 mod oracle;
 mod page;
 mod session;

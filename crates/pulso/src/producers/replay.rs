@@ -109,13 +109,13 @@ pub fn event_id(name: &str) -> Uuid {
 }
 
 /// An open input file of either format.
-enum Source {
+pub enum Source {
     Rees46(Rees46Reader<BufReader<File>>),
     Otto(OttoReader<BufReader<File>>),
 }
 
 impl Source {
-    fn open(path: &Path, format: Format) -> anyhow::Result<Source> {
+    pub fn open(path: &Path, format: Format) -> anyhow::Result<Source> {
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("failed to open {name}; check the path"))?;
         let input = BufReader::new(file);
@@ -126,7 +126,7 @@ impl Source {
         }
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ReplayEvent>> {
+    pub fn next_event(&mut self) -> anyhow::Result<Option<ReplayEvent>> {
         match self {
             Source::Rees46(reader) => reader.next_event(),
             Source::Otto(reader) => reader.next_event(),
@@ -142,7 +142,7 @@ impl Source {
 }
 
 /// Picks the format from the extension, or else from the first line of the file.
-fn resolve_format(path: &Path, format: Format) -> anyhow::Result<Format> {
+pub fn resolve_format(path: &Path, format: Format) -> anyhow::Result<Format> {
     if format != Format::Auto {
         return Ok(format);
     }

@@ -4,6 +4,8 @@
 //! Every query takes a half-open range of window starts `[from_ms, to_ms)` in epoch
 //! milliseconds. "Clicks" are the event types listed in `processor.click_event_types`.
 
+pub mod clickhouse;
+
 use serde::Serialize;
 
 /// A half-open range of window starts, in epoch milliseconds.
