@@ -62,7 +62,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub database: Option<String>,
     /// Address of /metrics, /healthz and /readyz; port 0 picks a free port, "" turns them off
-    /// [default: 127.0.0.1:9464].
+    /// [default: 127.0.0.1:9464 for process, 127.0.0.1:9465 for generate and replay].
     #[arg(long, global = true)]
     pub metrics_address: Option<String>,
     /// Log format.
@@ -84,6 +84,9 @@ impl GlobalArgs {
             (&self.database, &mut config.clickhouse.database),
             (&self.metrics_address, &mut config.telemetry.metrics_address),
         ];
+        if let Some(address) = &self.metrics_address {
+            config.telemetry.producer_metrics_address = address.clone();
+        }
         for (flag, field) in overrides {
             if let Some(value) = flag {
                 *field = value.clone();

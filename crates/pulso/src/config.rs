@@ -29,14 +29,17 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
-    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints; port 0 picks a free port,
-    /// and an empty string turns the endpoints off.
+    /// Address of the processor's `/metrics`, `/healthz` and `/readyz` endpoints; port 0 picks
+    /// a free port, and an empty string turns the endpoints off.
     pub metrics_address: String,
+    /// The same endpoints for `pulso generate` and `pulso replay`, on their own port so that a
+    /// producer and a processor can run on one machine.
+    pub producer_metrics_address: String,
 }
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        TelemetryConfig { metrics_address: "127.0.0.1:9464".into() }
+        TelemetryConfig { metrics_address: "127.0.0.1:9464".into(), producer_metrics_address: "127.0.0.1:9465".into() }
     }
 }
 

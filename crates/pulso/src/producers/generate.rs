@@ -153,7 +153,8 @@ impl GenerateArgs {
 pub fn run(config: &Config, args: &GenerateArgs, stop: &Stop) -> anyhow::Result<()> {
     let fractions = args.fractions()?;
     let plan = Plan::new(args, now_ms())?;
-    let mut sender = Sender::connect(&config.kafka)?;
+    crate::producers::serve_telemetry(config)?;
+    let mut sender = Sender::connect(&config.kafka, "generate")?;
     let settings = settings(config, &plan, fractions, sender.partitions());
     tracing::info!(
         topic = sender.topic(),

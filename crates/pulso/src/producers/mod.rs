@@ -9,3 +9,20 @@ pub mod generate;
 pub mod replay;
 pub mod sender;
 pub mod wire;
+
+/// Serves the producer's `/metrics`, `/healthz` and `/readyz` on
+/// `telemetry.producer_metrics_address`, unless it is empty.
+pub fn serve_telemetry(config: &crate::config::Config) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    crate::telemetry::metrics::register_common();
+    let address = &config.telemetry.producer_metrics_address;
+    if address.is_empty() {
+        return Ok(());
+    }
+    let health = std::sync::Arc::new(crate::telemetry::server::Health::default());
+    // A producer needs neither ClickHouse nor partitions; it is ready once Kafka answered.
+    health.clickhouse_reachable.store(true, Ordering::Relaxed);
+    health.kafka_reachable.store(true, Ordering::Relaxed);
+    crate::telemetry::server::spawn(address, health)?;
+    Ok(())
+}

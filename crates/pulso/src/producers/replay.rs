@@ -262,7 +262,8 @@ impl ReplayStats {
 pub fn run(config: &Config, args: &ReplayArgs, stop: &Stop) -> anyhow::Result<()> {
     let format = resolve_format(&args.file, args.format)?;
     let mut source = Source::open(&args.file, format)?;
-    let mut sender = Sender::connect(&config.kafka)?;
+    crate::producers::serve_telemetry(config)?;
+    let mut sender = Sender::connect(&config.kafka, "replay")?;
     let allowed_lateness_ms = duration_ms(config.processor.allowed_lateness);
     let mut stats = ReplayStats::new(sender.partitions(), allowed_lateness_ms);
     tracing::info!(file = %args.file.display(), ?format, topic = sender.topic(), partitions = sender.partitions(), "replay started");

@@ -18,11 +18,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
+use prometheus::{IntCounter, IntGauge};
 use rdkafka::ClientContext;
 
 use crate::config::KafkaConfig;
 use crate::kafka::{self, CONTROL_HEADER, END_OF_INPUT};
 use crate::shutdown::Stop;
+use crate::telemetry::metrics;
 
 /// How often [`Sender::progress_due`] returns a sample.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
@@ -78,9 +80,10 @@ impl DeliveryLog {
 
 /// Producer context that records every delivery report. The opaque is 0 for an untracked
 /// message and `tracking id + 1` for a tracked one.
-#[derive(Default)]
 struct DeliveryContext {
     log: Mutex<DeliveryLog>,
+    delivered: IntCounter,
+    failed: IntCounter,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -91,8 +94,14 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         match result {
-            Ok(message) => log.record_success(message.partition(), message.offset(), opaque),
-            Err((error, _)) => log.record_failure(error),
+            Ok(message) => {
+                self.delivered.inc();
+                log.record_success(message.partition(), message.offset(), opaque);
+            }
+            Err((error, _)) => {
+                self.failed.inc();
+                log.record_failure(error);
+            }
         }
     }
 }
@@ -115,20 +124,29 @@ pub struct Sender {
     sent: u64,
     last_progress_at: Instant,
     last_progress_sent: u64,
+    queue_depth: IntGauge,
 }
 
 impl Sender {
-    /// Creates the producer and reads the topic's partition count from the brokers.
-    pub fn connect(kafka_config: &KafkaConfig) -> anyhow::Result<Sender> {
+    /// Creates the producer and reads the topic's partition count from the brokers. `command`
+    /// labels the producer metrics.
+    pub fn connect(kafka_config: &KafkaConfig, command: &'static str) -> anyhow::Result<Sender> {
         let topic = kafka_config.topic.clone();
         let partitions = kafka::partition_count(kafka_config, &topic)?;
         if partitions < 1 {
             bail!("topic {topic:?} has no partitions; recreate it with `pulso topics --partitions 4`");
         }
+        let metrics = metrics::producer();
+        let context = DeliveryContext {
+            log: Mutex::default(),
+            delivered: metrics.messages_sent.with_label_values(&[&topic, command]),
+            failed: metrics.send_errors.with_label_values(&[&topic, command]),
+        };
         let producer = kafka::reliable_producer_config(kafka_config)
-            .create_with_context(DeliveryContext::default())
+            .create_with_context(context)
             .context("failed to create Kafka producer")?;
-        Ok(Sender { producer, topic, partitions, sent: 0, last_progress_at: Instant::now(), last_progress_sent: 0 })
+        let queue_depth = metrics.queue_depth.with_label_values(&[command]);
+        Ok(Sender { producer, topic, partitions, sent: 0, last_progress_at: Instant::now(), last_progress_sent: 0, queue_depth })
     }
 
     pub fn partitions(&self) -> i32 {
@@ -213,7 +231,9 @@ impl Sender {
         let per_second = (self.sent - self.last_progress_sent) as f64 / elapsed.as_secs_f64();
         self.last_progress_at = Instant::now();
         self.last_progress_sent = self.sent;
-        Some(Progress { sent: self.sent, per_second, queue_depth: self.producer.in_flight_count() })
+        let queue_depth = self.producer.in_flight_count();
+        self.queue_depth.set(queue_depth as i64);
+        Some(Progress { sent: self.sent, per_second, queue_depth })
     }
 
     /// Waits for the delivery report of every message and returns what they recorded, or an

@@ -85,6 +85,7 @@ impl TestPipeline {
             .args(["--topic", &self.topic, "--dead-letter-topic", &self.dead_letter_topic, "--database", &self.database])
             .env("PULSO_LOG", "info,rdkafka=warn")
             .env("PULSO_TELEMETRY__METRICS_ADDRESS", "127.0.0.1:0")
+            .env("PULSO_TELEMETRY__PRODUCER_METRICS_ADDRESS", "127.0.0.1:0")
             .stdin(Stdio::null());
         command
     }
