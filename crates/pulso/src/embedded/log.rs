@@ -13,7 +13,7 @@ use pulso_core::PartitionId;
 use rusqlite::{params, Connection};
 
 use crate::sinks::CountStore;
-use crate::sources::{RebalanceEvent, Source, SourceMessage};
+use crate::sources::{PollError, RebalanceEvent, Source, SourceMessage};
 
 /// Records fetched from one partition per read.
 const FETCH_LIMIT: usize = 5_000;
@@ -231,14 +231,14 @@ impl Source for LogSource {
         &self.log.name
     }
 
-    fn poll(&self, timeout: Duration) -> Option<anyhow::Result<LogMessage>> {
+    fn poll(&self, timeout: Duration) -> Option<Result<LogMessage, PollError>> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(message) = self.buffer.borrow_mut().pop_front() {
                 return Some(Ok(message));
             }
             if let Err(error) = self.fetch() {
-                return Some(Err(error));
+                return Some(Err(PollError { error, fatal: false }));
             }
             if !self.buffer.borrow().is_empty() {
                 continue;
@@ -248,6 +248,11 @@ impl Source for LogSource {
             }
             self.wait_for_append(deadline);
         }
+    }
+
+    /// Nothing can fence the only reader of an embedded log.
+    fn reconnect(&mut self) -> anyhow::Result<()> {
+        Ok(())
     }
 
     fn take_rebalance_events(&self) -> Vec<RebalanceEvent> {

@@ -11,7 +11,7 @@
 //! uncommitted state and seeks every partition back to its stored checkpoint, so the events are
 //! read and counted again rather than lost.
 
-mod tally;
+pub mod tally;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use pulso_core::{InputMessage, Outcome, PartitionId, Processor};
 
 use crate::shutdown::Stop;
 use crate::sinks::{CountStore, DeadLetters};
-use crate::sources::{RebalanceEvent, Source, SourceMessage};
+use crate::sources::{PollError, RebalanceEvent, Source, SourceMessage};
 use crate::telemetry::metrics::{self, ProcessorMetrics};
 use crate::telemetry::server::Health;
 use tally::Tally;
@@ -142,6 +142,7 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
     fn consume_batch(&mut self, wait: Duration, max_pending_keys: usize) -> anyhow::Result<usize> {
         let Pipeline { source, processor, dead_letters, totals, tally, metrics, health, .. } = self;
         let mut handled = 0;
+        let mut fatal = false;
         let mut timeout = wait.min(Duration::from_millis(100));
         let now_ms = epoch_ms();
         while handled < MAX_BATCH_MESSAGES && processor.pending_keys() < max_pending_keys {
@@ -149,9 +150,14 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
             apply_rebalance_events(source, processor, metrics, health);
             match result {
                 Ok(message) => handle(processor, dead_letters, totals, tally, &message, source.topic(), now_ms)?,
-                Err(error) => {
+                Err(PollError { error, fatal: true }) => {
+                    tracing::error!(error = format!("{error:#}"), "fatal source error");
+                    fatal = true;
+                    break;
+                }
+                Err(PollError { error, .. }) => {
                     health.kafka_reachable.store(false, Ordering::Relaxed);
-                    tracing::warn!(%error, "Kafka consumer error");
+                    tracing::warn!(error = format!("{error:#}"), "source error");
                 }
             }
             handled += 1;
@@ -165,6 +171,12 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
             totals.last_message_at = Some(now);
         }
         tally.batch(now_ms, handled as u64);
+        if fatal {
+            // Uncommitted state belongs to the old client's assignment; the new one starts from
+            // the stored checkpoints.
+            processor.revoke_all();
+            source.reconnect()?;
+        }
         Ok(handled)
     }
 

@@ -29,6 +29,14 @@ pub trait SourceMessage {
     fn is_end_of_input(&self) -> bool;
 }
 
+/// A failed poll. A fatal error means the client cannot go on, for example because the group
+/// fenced it out; the loop then drops its state and calls [`Source::reconnect`].
+#[derive(Debug)]
+pub struct PollError {
+    pub error: anyhow::Error,
+    pub fatal: bool,
+}
+
 /// A partitioned, replayable log of messages, read as a member of a group.
 pub trait Source {
     type Message<'a>: SourceMessage
@@ -40,7 +48,11 @@ pub trait Source {
 
     /// Waits up to `timeout` for the next message. Assignment changes happen inside this call
     /// and are reported by [`Source::take_rebalance_events`].
-    fn poll(&self, timeout: Duration) -> Option<anyhow::Result<Self::Message<'_>>>;
+    fn poll(&self, timeout: Duration) -> Option<Result<Self::Message<'_>, PollError>>;
+
+    /// Replaces a client that hit a fatal error with a new one, which joins the group again and
+    /// gets its partitions through a fresh assignment.
+    fn reconnect(&mut self) -> anyhow::Result<()>;
 
     /// Assignment changes since the last call, oldest first.
     fn take_rebalance_events(&self) -> Vec<RebalanceEvent>;

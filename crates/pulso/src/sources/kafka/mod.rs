@@ -22,7 +22,7 @@ use crate::kafka::{client_config, CONTROL_HEADER, END_OF_INPUT};
 use crate::shutdown::Stop;
 use crate::sinks::retry::Backoff;
 use crate::sinks::CountStore;
-use crate::sources::{RebalanceEvent, Source, SourceMessage};
+use crate::sources::{PollError, RebalanceEvent, Source, SourceMessage};
 
 /// Consumer context that positions assigned partitions from the count store.
 pub struct SourceContext {
@@ -100,30 +100,60 @@ impl SourceContext {
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     topic: String,
+    /// What [`Source::reconnect`] needs to build the consumer again.
+    settings: ConsumerSettings,
+}
+
+#[derive(Clone)]
+struct ConsumerSettings {
+    kafka: KafkaConfig,
+    group_id: String,
+    instance_id: Option<String>,
+    store: Arc<dyn CountStore>,
+    stop: Stop,
+}
+
+fn create_consumer(settings: &ConsumerSettings) -> anyhow::Result<BaseConsumer<SourceContext>> {
+    let kafka = &settings.kafka;
+    let start_from = if kafka.start_from == "latest" { Offset::End } else { Offset::Beginning };
+    let context = SourceContext {
+        store: settings.store.clone(),
+        topic: kafka.topic.clone(),
+        start_from,
+        stop: settings.stop.clone(),
+        events: Mutex::new(Vec::new()),
+    };
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", &kafka.start_from)
+        .set("enable.partition.eof", "false")
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set("fetch.wait.max.ms", "50")
+        .set("max.poll.interval.ms", "600000");
+    if let Some(instance_id) = &settings.instance_id {
+        config.set("group.instance.id", instance_id);
+    }
+    let consumer: BaseConsumer<SourceContext> = config
+        .create_with_context(context)
+        .with_context(|| format!("failed to create Kafka consumer for {}", kafka.brokers))?;
+    consumer.subscribe(&[&kafka.topic]).with_context(|| format!("failed to subscribe to {:?}", kafka.topic))?;
+    Ok(consumer)
 }
 
 impl KafkaSource {
     pub fn new(kafka: &KafkaConfig, group_id: &str, instance_id: Option<&str>, store: Arc<dyn CountStore>, stop: Stop) -> anyhow::Result<KafkaSource> {
-        let start_from = if kafka.start_from == "latest" { Offset::End } else { Offset::Beginning };
-        let context = SourceContext { store, topic: kafka.topic.clone(), start_from, stop, events: Mutex::new(Vec::new()) };
-        let mut config = client_config(kafka);
-        config
-            .set("group.id", group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", &kafka.start_from)
-            .set("enable.partition.eof", "false")
-            .set("partition.assignment.strategy", "range,roundrobin")
-            .set("fetch.wait.max.ms", "50")
-            .set("max.poll.interval.ms", "600000");
-        if let Some(instance_id) = instance_id {
-            config.set("group.instance.id", instance_id);
-        }
-        let consumer: BaseConsumer<SourceContext> = config
-            .create_with_context(context)
-            .with_context(|| format!("failed to create Kafka consumer for {}", kafka.brokers))?;
-        consumer.subscribe(&[&kafka.topic]).with_context(|| format!("failed to subscribe to {:?}", kafka.topic))?;
-        Ok(KafkaSource { consumer, topic: kafka.topic.clone() })
+        let settings = ConsumerSettings {
+            kafka: kafka.clone(),
+            group_id: group_id.to_string(),
+            instance_id: instance_id.map(str::to_string),
+            store,
+            stop,
+        };
+        let consumer = create_consumer(&settings)?;
+        Ok(KafkaSource { consumer, topic: kafka.topic.clone(), settings })
     }
 
     fn cached_watermarks(&self, partition: PartitionId) -> Option<(i64, i64)> {
@@ -156,8 +186,20 @@ impl Source for KafkaSource {
         &self.topic
     }
 
-    fn poll(&self, timeout: Duration) -> Option<anyhow::Result<KafkaMessage<'_>>> {
-        self.consumer.poll(timeout).map(|result| result.map(KafkaMessage).map_err(anyhow::Error::from))
+    fn poll(&self, timeout: Duration) -> Option<Result<KafkaMessage<'_>, PollError>> {
+        self.consumer.poll(timeout).map(|result| {
+            result.map(KafkaMessage).map_err(|error| PollError {
+                fatal: matches!(error, rdkafka::error::KafkaError::MessageConsumptionFatal(_)),
+                error: error.into(),
+            })
+        })
+    }
+
+    fn reconnect(&mut self) -> anyhow::Result<()> {
+        tracing::warn!(topic = %self.topic, "replacing the Kafka consumer after a fatal error; partitions restart from their checkpoints");
+        // Dropping the old consumer closes it; after a fence that close fails, as expected.
+        self.consumer = create_consumer(&self.settings)?;
+        Ok(())
     }
 
     fn take_rebalance_events(&self) -> Vec<RebalanceEvent> {
