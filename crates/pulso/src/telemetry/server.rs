@@ -49,7 +49,8 @@ pub fn spawn(address: &str, health: Arc<Health>) -> anyhow::Result<SocketAddr> {
     Ok(bound)
 }
 
-fn router(health: Arc<Health>) -> Router {
+/// Routes `/metrics`, `/healthz` and `/readyz` over `health`.
+pub fn router(health: Arc<Health>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
