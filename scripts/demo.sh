@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole pipeline on this machine: starts Kafka and ClickHouse on 127.0.0.1, applies the
-# schema, creates the topics, then runs a traffic generator and the processor until Ctrl-C.
+# Runs the full deployment on this machine: starts Kafka and ClickHouse on 127.0.0.1, applies the
+# schema, creates the topics, then runs a traffic generator, the dashboard on
+# http://127.0.0.1:8080 and the processor until Ctrl-C.
 #
 # Usage: scripts/demo.sh [events per second, default 2000]
 #   PULSO_SERVICES_DIR  where the services keep their data (default: .pulso-data in the repo)
@@ -21,10 +22,11 @@ scripts/services.sh start "$data_dir"
 "$pulso" migrate
 "$pulso" topics --partitions 4
 
-"$pulso" generate --rate "$rate" --duration 24h --metrics-address 127.0.0.1:9465 &
+"$pulso" generate --rate "$rate" --duration 24h &
 generator=$!
-trap 'kill "$generator" 2>/dev/null || true; wait "$generator" 2>/dev/null || true' EXIT
+"$pulso" serve --listen 127.0.0.1:8080 &
+dashboard=$!
+trap 'kill "$generator" "$dashboard" 2>/dev/null || true; wait "$generator" "$dashboard" 2>/dev/null || true' EXIT
 
-echo "demo: counts land in ClickHouse database 'pulso'; try:"
-echo "  curl -s http://127.0.0.1:8123/ --data-binary \"SELECT page, sum(events) AS events FROM pulso.window_counts WHERE event_type IN ('page_view','click') GROUP BY page ORDER BY events DESC LIMIT 10 FORMAT PrettyCompact\""
+echo "demo: dashboard on http://127.0.0.1:8080/ ; counts in ClickHouse database 'pulso'"
 "$pulso" process
