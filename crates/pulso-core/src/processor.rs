@@ -10,8 +10,8 @@
 //! stored checkpoint, or by neither, in which case it is read and counted again.
 //!
 //! Every decision about an event (valid, duplicate, late, which window) depends only on the
-//! messages before it in the same partition and on the checkpointed state, with two exceptions
-//! that depend on processing time: the future-timestamp check and idle partitions (see
+//! messages before it in the same partition and on the checkpointed state. Two exceptions depend
+//! on processing time: the future-timestamp check and idle partitions (see
 //! [`Processor::advance`]).
 //!
 //! # De-duplication after a restart
@@ -92,7 +92,7 @@ impl ProcessorConfig {
     }
 }
 
-/// One message as the processor sees it.
+/// One message handed to the processor.
 #[derive(Debug, Clone, Copy)]
 pub struct InputMessage<'a> {
     pub partition: PartitionId,
@@ -103,7 +103,7 @@ pub struct InputMessage<'a> {
     pub end_of_input: bool,
 }
 
-/// What the processor did with a message.
+/// The result of processing one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The event was added to its window.
@@ -295,7 +295,7 @@ impl Processor {
     }
 
     /// Takes over a partition, from its stored checkpoint if there is one. Returns the offset to
-    /// start reading from, or `None` to start where the consumer's reset policy says.
+    /// start reading from, or `None` to start at the consumer's reset policy (`kafka.start_from`).
     pub fn assign(&mut self, partition: PartitionId, checkpoint: Option<&Checkpoint>, now_ms: i64) -> Option<i64> {
         let config = &self.config;
         let (watermark, next_offset, replay_from, sequence) = match checkpoint {
@@ -450,7 +450,7 @@ impl Processor {
         closed.len()
     }
 
-    /// The watermark over all assigned partitions, as computed by the last [`Processor::advance`].
+    /// Returns the watermark over all assigned partitions, as of the last [`Processor::advance`].
     pub fn combined_watermark_ms(&self) -> i64 {
         self.combined_watermark_ms
     }

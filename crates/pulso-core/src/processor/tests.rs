@@ -139,7 +139,7 @@ fn horizon_shorter_than_window_rejected() {
     assert!(error.contains("horizon"), "{error}");
 }
 
-/// A generated partition log: mostly in-order events with duplicates, late ones and garbage.
+/// Generates a partition log: mostly in-order events with duplicates, late ones and garbage.
 fn arbitrary_log() -> impl Strategy<Value = Vec<Vec<u8>>> {
     proptest::collection::vec((0u8..10, 0i64..300_000, 0u128..40, 0usize..5), 1..120).prop_map(|entries| {
         let mut clock = T0;
