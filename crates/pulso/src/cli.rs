@@ -120,11 +120,11 @@ pub struct ProcessArgs {
     /// Static membership id of this processor [default: from configuration, none].
     #[arg(long)]
     pub instance_id: Option<String>,
-    /// Stop once every assigned partition has been idle this long, after flushing (for bounded
-    /// runs and tests), for example `10s`.
+    /// Flush and stop once no message has arrived for this long, such as `10s` (for bounded
+    /// runs and tests). Before the first message the wait is four times as long.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<std::time::Duration>,
-    /// Print progress every this often [default: 5s].
+    /// Interval between progress lines, such as `5s`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub progress_every: std::time::Duration,
 }
