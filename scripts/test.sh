@@ -11,6 +11,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 data_dir="${PULSO_SERVICES_DIR:-$repo/.pulso-data}"
 
+scripts/check-monitoring.sh
 scripts/services.sh start "$data_dir"
 export PULSO_TEST_SERVICES_DIR="$data_dir"
 # Integration tests each start processors and generators; two at a time fit two cores.

@@ -112,7 +112,7 @@ fn pipeline_health_queries_and_alerts() {
     match services_dir() {
         Some(dir) => {
             let outage = ClickHouseOutage::begin(&dir);
-            prometheus.wait_for_alert("PulsoClickHouseInsertsFailing", Duration::from_secs(120));
+            prometheus.wait_for_alert_while_down("PulsoClickHouseInsertsFailing", &dir, Duration::from_secs(120));
             outage.end();
         }
         None => eprintln!(
@@ -137,8 +137,10 @@ fn clicks_dashboard_queries_return_rows() {
 
     let now = unix_seconds();
     let range = TimeRange { from: now - 3600, to: now };
+    let queries = dashboard_queries("clicks-per-page.json");
+    assert!(!queries.is_empty(), "clicks-per-page.json has no queries");
     let mut problems = Vec::new();
-    for query in dashboard_queries("clicks-per-page.json") {
+    for query in queries {
         let Some(sql) = query.target.get("rawSql").and_then(Value::as_str) else {
             problems.push(format!("panel '{}' query {} has no rawSql", query.panel, query.ref_id));
             continue;
@@ -204,18 +206,22 @@ impl Prometheus {
         std::fs::create_dir_all(&data_dir).unwrap();
         let rules = repo_root().join("monitoring").join("alerts.yml");
         let config = test_dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 rule_files:\n  - \"{}\"\n\
-                 scrape_configs:\n\
-                 \x20 - job_name: pulso-processor\n    static_configs:\n      - targets: [\"{processor_address}\"]\n\
-                 \x20 - job_name: pulso-producer\n    static_configs:\n      - targets: [\"{generator_address}\"]\n",
-                rules.display()
-            ),
-        )
-        .unwrap();
+        let lines = [
+            "global:".to_string(),
+            "  scrape_interval: 1s".to_string(),
+            "  scrape_timeout: 1s".to_string(),
+            "  evaluation_interval: 1s".to_string(),
+            "rule_files:".to_string(),
+            format!("  - \"{}\"", rules.display()),
+            "scrape_configs:".to_string(),
+            "  - job_name: pulso-processor".to_string(),
+            "    static_configs:".to_string(),
+            format!("      - targets: [\"{processor_address}\"]"),
+            "  - job_name: pulso-producer".to_string(),
+            "    static_configs:".to_string(),
+            format!("      - targets: [\"{generator_address}\"]"),
+        ];
+        std::fs::write(&config, lines.join("\n") + "\n").unwrap();
 
         let port = free_port();
         let prometheus = Prometheus { data_dir, port, stopped: false };
@@ -363,23 +369,39 @@ impl Prometheus {
         Ok(())
     }
 
-    /// Waits until alert `name` is pending or firing.
-    fn wait_for_alert(&self, name: &str, timeout: Duration) {
-        wait_until(timeout, &format!("alert {name} pending or firing (/api/v1/alerts)"), || {
-            let data = self.api("/api/v1/alerts", &[])?;
-            let states: Vec<String> = data["alerts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|alert| alert["labels"]["alertname"] == name)
-                .filter_map(|alert| alert["state"].as_str().map(str::to_string))
-                .collect();
+    /// Waits until alert `name` is pending or firing while ClickHouse is stopped. Fails at once
+    /// if ClickHouse responds again, which means another process started it.
+    fn wait_for_alert_while_down(&self, name: &str, services_dir: &Path, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let states = self.alert_states(name).unwrap_or_else(|error| panic!("reading alert {name} failed: {error}"));
             if states.iter().any(|state| state == "pending" || state == "firing") {
-                Ok(())
-            } else {
-                Err(format!("alert states: {states:?}; all active alerts: {}", data["alerts"]))
+                return;
             }
-        });
+            assert!(
+                run_clickhouse_query("SELECT 1").is_err(),
+                "ClickHouse responded during the outage before alert {name} became pending, so another process started it again; rerun when no other test uses the services in {}",
+                services_dir.display()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "alert {name} was not pending or firing {timeout:?} after ClickHouse stopped (states {states:?}); active alerts: {}",
+                self.api("/api/v1/alerts", &[]).map(|data| data["alerts"].to_string()).unwrap_or_else(|error| error)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// States (pending, firing) of the active alerts named `name`.
+    fn alert_states(&self, name: &str) -> Result<Vec<String>, String> {
+        let data = self.api("/api/v1/alerts", &[])?;
+        Ok(data["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|alert| alert["labels"]["alertname"] == name)
+            .filter_map(|alert| alert["state"].as_str().map(str::to_string))
+            .collect())
     }
 }
 
@@ -433,8 +455,8 @@ fn services_dir() -> Option<PathBuf> {
     std::env::var_os("PULSO_TEST_SERVICES_DIR").map(PathBuf::from)
 }
 
-/// A port on 127.0.0.1 that was free a moment ago. Another process could take it before the
-/// caller binds it, which would fail the test with an "address in use" error, not hide a bug.
+/// Finds a port on 127.0.0.1 that is free at the moment. Another process could take it before
+/// the caller binds it, which fails the test with an "address in use" error and hides no bug.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -477,7 +499,7 @@ fn wait_for_metrics(process: &mut Running, address: &str, log: &Path) {
         }
         match http_get(&url) {
             Ok((200, _)) => return,
-            Ok((status, body)) if Instant::now() > deadline => panic!("{} answered {url} with {status}: {body}", process.name),
+            Ok((status, body)) if Instant::now() > deadline => panic!("{} returned {status} for {url}: {body}", process.name),
             Err(error) if Instant::now() > deadline => {
                 panic!(
                     "{} did not serve {url} within 60 s ({error}); does this command start the metrics server? End of its log:\n{}",
@@ -525,7 +547,7 @@ fn assert_health_endpoints(address: &str) {
 }
 
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|error| format!("(cannot read {}: {error})", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| format!("(failed to read {}: {error})", path.display()));
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
@@ -543,11 +565,11 @@ struct PanelQuery {
     target: Value,
 }
 
-/// Every query of every panel of `monitoring/grafana/dashboards/NAME`, including panels nested
-/// in collapsed rows.
+/// Reads every query of every panel of `monitoring/grafana/dashboards/NAME`, including panels
+/// nested in collapsed rows.
 fn dashboard_queries(name: &str) -> Vec<PanelQuery> {
     let path = repo_root().join("monitoring").join("grafana").join("dashboards").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("failed to read {}: {error}", path.display()));
     let board: Value = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not valid JSON: {error}", path.display()));
     let mut panels: Vec<&Value> = Vec::new();
     for panel in board["panels"].as_array().into_iter().flatten() {
@@ -589,7 +611,7 @@ fn substitute_sql(sql: &str, database: &str, range: TimeRange) -> String {
     let macro_start = "$__timeFilter(";
     while let Some(start) = substituted.find(macro_start) {
         let argument_start = start + macro_start.len();
-        let length = substituted[argument_start..].find(')').unwrap_or_else(|| panic!("unclosed $__timeFilter( in: {sql}"));
+        let length = substituted[argument_start..].find(')').unwrap_or_else(|| panic!("missing ')' after $__timeFilter( in SQL query: {sql}"));
         let column = substituted[argument_start..argument_start + length].trim().to_string();
         let expansion = format!("{column} >= toDateTime({}) AND {column} <= toDateTime({})", range.from, range.to);
         substituted.replace_range(start..argument_start + length + 1, &expansion);

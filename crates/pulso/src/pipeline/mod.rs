@@ -72,6 +72,13 @@ pub fn run_loop<S: Source, D: DeadLetters>(
     stop: &Stop,
 ) -> anyhow::Result<Totals> {
     metrics::register_common();
+    let registry = metrics::processor();
+    // Failure counters start at 0, so that rate() and increase() see their first failure.
+    for kind in ["transient", "unknown", "permanent"] {
+        registry.insert_failures.with_label_values(&[kind]);
+    }
+    registry.dead_letter_failures.with_label_values(&[source.topic()]);
+    registry.dead_letters_written.with_label_values(&[source.topic()]);
     let mut pipeline = Pipeline {
         source,
         store,
@@ -79,7 +86,7 @@ pub fn run_loop<S: Source, D: DeadLetters>(
         processor,
         totals: Totals::default(),
         tally: Tally::default(),
-        metrics: metrics::processor(),
+        metrics: registry,
         health,
         stop: stop.clone(),
     };
