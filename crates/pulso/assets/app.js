@@ -4,8 +4,8 @@
 // URL parameters: range=15m|1h|24h, page=<filter text>, chart=<page> (repeatable: pages to
 // chart from the start), lang=pt-BR|en.
 //
-// Language: Brazilian Portuguese unless ?lang=en, a choice saved by the language toggle, or a
-// browser that lists English before Portuguese in navigator.languages asks otherwise.
+// Language: Brazilian Portuguese, unless ?lang=en, a choice saved by the language toggle, or a
+// browser that lists English before Portuguese in navigator.languages selects English.
 // Numbers and dates go through Intl in the chosen locale.
 //
 // Refresh: one round of requests at a time; the next round starts refresh_interval_ms (from
@@ -20,6 +20,9 @@
   const TOP_LIMIT = 20;
   const MAX_CHART_PAGES = 10;
   const MAX_WINDOW_ROWS = 60;
+  const MAX_ERROR_CHARS = 240;
+  // Steps of the count axes: whole numbers only.
+  const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
   const STORAGE_LANG = "pulso.lang";
   const RANGES = ["15m", "1h", "24h"];
   const PAGE_COLORS = ["#e8590c", "#2f9e44", "#ae3ec9", "#1098ad", "#d6336c", "#f08c00", "#5c940d", "#7048e8", "#c92a2a", "#0b7285"];
@@ -32,8 +35,8 @@
       controls: "Filtros",
       summary: "Resumo",
       range: "Período",
-      rangeName: { "15m": "15 min", "1h": "1 h", "24h": "24 h" },
-      rangeLong: { "15m": "últimos 15 minutos", "1h": "última hora", "24h": "últimas 24 horas" },
+      rangeLong: { "15m": "Últimos 15 minutos", "1h": "Última hora", "24h": "Últimas 24 horas" },
+      rangeIn: { "15m": "nos últimos 15 minutos", "1h": "na última hora", "24h": "nas últimas 24 horas" },
       filter: "Filtrar páginas",
       filterPlaceholder: "ex.: /produto",
       events: "Eventos",
@@ -47,26 +50,25 @@
       finalBefore: "Final até",
       finalNone: "nenhuma janela ainda",
       ofReceived: "{count} de {total} recebidos",
-      inRange: "nos {range}",
       chartTitleMinute: "Eventos por minuto",
       chartTitleWindow: "Eventos por janela de {size}",
       chartHint: "Toque ou clique em uma página da tabela para compará-la no gráfico.",
-      chartEmpty: "Nenhum evento nos {range}.",
+      chartEmpty: "Nenhum evento {range}.",
       allEvents: "Todos os eventos",
       clicksAxis: "Cliques",
       partialArea: "Área sombreada: janelas parciais, que ainda podem mudar.",
       removePage: "Remover {page} do gráfico",
       maxPages: "O gráfico mostra até {count} páginas; remova uma antes de adicionar outra.",
       topTitle: "Páginas mais clicadas",
-      topHint: "Cliques nos {range}, variação em relação ao período anterior de mesmo tamanho.",
+      topHint: "Cliques {range}, variação em relação ao período anterior de mesmo tamanho.",
       page: "Página",
       currentWindow: "Janela atual",
       change: "Variação",
       changeNew: "novo",
       changeNone: "sem mudança",
-      topEmpty: "Nenhum clique nos {range}.",
+      topEmpty: "Nenhum clique {range}.",
       topEmptyHint: "As contagens aparecem aqui assim que o processador (pulso process) gravar dados.",
-      topEmptyFilter: "Nenhuma página contém “{filter}” nos {range}.",
+      topEmptyFilter: "Nenhuma página contém “{filter}” {range}.",
       selected: "no gráfico",
       windowsTitle: "Janelas",
       windowsHint: "Uma janela é final quando a marca d'água de todas as partições passou do seu fim.",
@@ -74,16 +76,19 @@
       state: "Estado",
       final: "final",
       partial: "parcial",
-      windowsEmpty: "Nenhuma janela com dados nos {range}.",
+      windowsEmpty: "Nenhuma janela com dados {range}.",
       windowsShowing: "Mostrando as {count} janelas mais recentes de {total}.",
       loading: "Carregando…",
       live: "Ao vivo · atualizado às {time}",
       offline: "Sem conexão · dados de {time}",
       offlineNoData: "Sem conexão",
+      unavailable: "Dados indisponíveis · dados de {time}",
+      unavailableNoData: "Dados indisponíveis",
       errorBanner: "Não foi possível atualizar os dados: {message} Nova tentativa em {seconds} s.",
       networkError: "o servidor não respondeu.",
       timeoutError: "o servidor demorou demais para responder.",
       store: "Fonte: {store}",
+      embeddedStore: "SQLite embutido",
       clickTypes: "Cliques = {types}",
       apiDocs: "Documentação da API (OpenAPI)",
     },
@@ -94,8 +99,8 @@
       controls: "Filters",
       summary: "Summary",
       range: "Range",
-      rangeName: { "15m": "15 min", "1h": "1 h", "24h": "24 h" },
-      rangeLong: { "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours" },
+      rangeLong: { "15m": "Last 15 minutes", "1h": "Last hour", "24h": "Last 24 hours" },
+      rangeIn: { "15m": "in the last 15 minutes", "1h": "in the last hour", "24h": "in the last 24 hours" },
       filter: "Filter pages",
       filterPlaceholder: "e.g. /product",
       events: "Events",
@@ -109,26 +114,25 @@
       finalBefore: "Final up to",
       finalNone: "no window yet",
       ofReceived: "{count} of {total} received",
-      inRange: "in the {range}",
       chartTitleMinute: "Events per minute",
       chartTitleWindow: "Events per {size} window",
       chartHint: "Tap or click a page in the table to compare it on the chart.",
-      chartEmpty: "No events in the {range}.",
+      chartEmpty: "No events {range}.",
       allEvents: "All events",
       clicksAxis: "Clicks",
       partialArea: "Shaded area: partial windows, which can still change.",
       removePage: "Remove {page} from the chart",
       maxPages: "The chart shows up to {count} pages; remove one before adding another.",
       topTitle: "Top pages by clicks",
-      topHint: "Clicks in the {range}, change against the previous range of the same length.",
+      topHint: "Clicks {range}, change against the previous range of the same length.",
       page: "Page",
       currentWindow: "Current window",
       change: "Change",
       changeNew: "new",
       changeNone: "no change",
-      topEmpty: "No clicks in the {range}.",
+      topEmpty: "No clicks {range}.",
       topEmptyHint: "Counts appear here as soon as the processor (pulso process) stores them.",
-      topEmptyFilter: "No page contains “{filter}” in the {range}.",
+      topEmptyFilter: "No page contains “{filter}” {range}.",
       selected: "on the chart",
       windowsTitle: "Windows",
       windowsHint: "A window is final once every partition's watermark has passed its end.",
@@ -136,16 +140,19 @@
       state: "State",
       final: "final",
       partial: "partial",
-      windowsEmpty: "No window with data in the {range}.",
+      windowsEmpty: "No window with data {range}.",
       windowsShowing: "Showing the {count} most recent of {total} windows.",
       loading: "Loading…",
       live: "Live · updated at {time}",
       offline: "Offline · data from {time}",
       offlineNoData: "Offline",
+      unavailable: "Data unavailable · data from {time}",
+      unavailableNoData: "Data unavailable",
       errorBanner: "Could not refresh the data: {message} Retrying in {seconds} s.",
       networkError: "the server did not respond.",
       timeoutError: "the server took too long to respond.",
       store: "Source: {store}",
+      embeddedStore: "embedded SQLite",
       clickTypes: "Clicks = {types}",
       apiDocs: "API documentation (OpenAPI)",
     },
@@ -164,6 +171,7 @@
     windows: null,
     series: null,
     error: null,
+    errorKind: null,
     updatedAt: null,
     refreshMs: DEFAULT_REFRESH_MS,
     running: false,
@@ -206,7 +214,8 @@
     return "pt-BR";
   }
 
-  // The Intl locale: pt-BR, or the browser's own English variant (en-GB, ...) when it has one.
+  // Returns the Intl locale: pt-BR, or the browser's own English variant (en-GB, ...) when it
+  // lists one.
   function localeFor(lang) {
     if (lang === "pt-BR") return "pt-BR";
     const preferred = navigator.languages || [navigator.language];
@@ -222,7 +231,7 @@
       try {
         window.localStorage.setItem(STORAGE_LANG, lang);
       } catch (error) {
-        // Storage may be disabled; the choice then lasts until the page is reloaded.
+        // Storage may be disabled, and then the choice lasts until the page is reloaded.
       }
     }
     document.documentElement.lang = lang;
@@ -278,8 +287,9 @@
     };
   }
 
+  // Returns the range as the end of a sentence, such as "in the last hour".
   function rangeText() {
-    return t("rangeLong")[state.range];
+    return t("rangeIn")[state.range];
   }
 
   function windowSizeText(windowMs) {
@@ -288,7 +298,7 @@
     return formats.integer.format(seconds) + " s";
   }
 
-  // Stored pages are percent-encoded; show them decoded where that is valid UTF-8.
+  // Stored pages are percent-encoded, so they are shown decoded where that is valid UTF-8.
   function displayPage(page) {
     try {
       return decodeURI(page);
@@ -318,7 +328,7 @@
         signal: controller.signal,
       });
     } catch (error) {
-      throw new Error(error && error.name === "AbortError" ? t("timeoutError") : t("networkError"));
+      throw apiError(error && error.name === "AbortError" ? t("timeoutError") : t("networkError"), "network");
     } finally {
       window.clearTimeout(timeout);
     }
@@ -330,9 +340,17 @@
     }
     if (!response.ok) {
       const message = body && body.error ? body.error : "HTTP " + response.status;
-      throw new Error(message.endsWith(".") ? message : message + ".");
+      throw apiError(message.endsWith(".") ? message : message + ".", "server");
     }
     return body;
+  }
+
+  // Builds an Error with `kind`: "network" when the server did not respond, "server" when it
+  // responded with an error, such as a 503 from an unavailable store.
+  function apiError(message, kind) {
+    const error = new Error(message);
+    error.kind = kind;
+    return error;
   }
 
   async function refresh() {
@@ -354,7 +372,8 @@
         fetchJson("windows", [["range", range]]),
         fetchJson("series", seriesParams),
       ]);
-      // A control changed while the requests ran: keep nothing and ask again at once.
+      // A control changed while the requests ran, so the responses are dropped and a new round
+      // starts at once.
       if (range !== state.range || filter !== state.filter || pages.join("\n") !== state.chartPages.join("\n")) {
         state.again = true;
       } else {
@@ -363,6 +382,7 @@
       }
     } catch (error) {
       state.error = error.message || String(error);
+      state.errorKind = error.kind || "server";
     } finally {
       state.running = false;
       render();
@@ -379,7 +399,11 @@
   function render() {
     const app = $("app");
     const hasData = state.top !== null;
-    app.dataset.state = state.error ? "error" : hasData ? "ready" : "loading";
+    if (state.error) {
+      app.dataset.state = "error";
+    } else {
+      app.dataset.state = hasData ? "ready" : "loading";
+    }
     app.dataset.range = state.range;
     if (state.updatedAt) app.dataset.updatedAt = String(state.updatedAt);
     for (const button of document.querySelectorAll("button[data-range]")) {
@@ -399,7 +423,8 @@
     let text;
     if (state.error) {
       live.dataset.state = "error";
-      text = state.updatedAt ? t("offline", { time: formats.timeSeconds.format(state.updatedAt) }) : t("offlineNoData");
+      const key = state.errorKind === "network" ? "offline" : "unavailable";
+      text = state.updatedAt ? t(key, { time: formats.timeSeconds.format(state.updatedAt) }) : t(key + "NoData");
     } else if (state.updatedAt) {
       live.dataset.state = "live";
       text = t("live", { time: formats.timeSeconds.format(state.updatedAt) });
@@ -418,9 +443,15 @@
     }
     banner.hidden = false;
     banner.dataset.kind = state.error ? "error" : "notice";
-    banner.textContent = state.error
-      ? t("errorBanner", { message: state.error, seconds: formats.integer.format(Math.ceil(state.refreshMs / 1000)) })
-      : state.notice;
+    if (!state.error) {
+      banner.textContent = state.notice;
+      banner.title = "";
+      return;
+    }
+    // The banner cuts a long store message, and its title attribute keeps all of it.
+    const message = state.error.length > MAX_ERROR_CHARS ? state.error.slice(0, MAX_ERROR_CHARS - 1) + "…" : state.error;
+    banner.textContent = t("errorBanner", { message, seconds: formats.integer.format(Math.ceil(state.refreshMs / 1000)) });
+    banner.title = state.error;
   }
 
   function setKpi(id, value, text, note) {
@@ -434,7 +465,7 @@
     const windows = state.windows;
     if (!windows) return;
     const totals = windows.totals;
-    const inRange = t("inRange", { range: rangeText() });
+    const inRange = rangeText();
     setKpi("kpi-events", totals.events, formats.integer.format(totals.events), inRange);
     setKpi("kpi-clicks", totals.clicks, formats.integer.format(totals.clicks), inRange);
     const share = (value) => (value === null ? "–" : formats.percent.format(value));
@@ -445,7 +476,11 @@
     if (finalBefore === null || finalBefore === undefined) {
       setKpi("kpi-final", null, "–", t("finalNone"));
     } else {
-      setKpi("kpi-final", finalBefore, formats.time.format(finalBefore), formats.dateTime.format(finalBefore));
+      // Shown as the end of the newest final window, so "up to 21:35" means the window that ends
+      // at 21:35 is final. data-value keeps the exact watermark.
+      const windowMs = state.status.window_ms;
+      const lastFinalEnd = finalBefore - (((finalBefore % windowMs) + windowMs) % windowMs);
+      setKpi("kpi-final", finalBefore, formats.time.format(lastFinalEnd), formats.dateTime.format(lastFinalEnd));
     }
   }
 
@@ -551,12 +586,12 @@
     table.dataset.toMs = String(windows.to_ms);
     table.dataset.state = windows.windows.length ? "ready" : "empty";
     const newestFirst = windows.windows.slice().reverse();
-    const shown = newestFirst.slice(0, MAX_WINDOW_ROWS);
+    const displayed = newestFirst.slice(0, MAX_WINDOW_ROWS);
     const timeFormat = state.range === "24h" ? formats.dayTime : formats.time;
-    body.replaceChildren(...shown.map((entry) => windowRow(entry, timeFormat)));
+    body.replaceChildren(...displayed.map((entry) => windowRow(entry, timeFormat)));
     let hint = t("windowsHint");
-    if (newestFirst.length > shown.length) {
-      hint = t("windowsShowing", { count: formats.integer.format(shown.length), total: formats.integer.format(newestFirst.length) }) + " " + hint;
+    if (newestFirst.length > displayed.length) {
+      hint = t("windowsShowing", { count: formats.integer.format(displayed.length), total: formats.integer.format(newestFirst.length) }) + " " + hint;
     }
     $("windows-hint").textContent = hint;
     empty.hidden = windows.windows.length > 0;
@@ -592,7 +627,8 @@
   function renderFooter() {
     const status = state.status;
     if (!status) return;
-    $("footer-store").textContent = t("store", { store: status.store === "clickhouse" ? "ClickHouse" : status.store }) + " · v" + status.version;
+    const storeNames = { clickhouse: "ClickHouse", embedded: t("embeddedStore") };
+    $("footer-store").textContent = t("store", { store: storeNames[status.store] || status.store }) + " · v" + status.version;
     $("footer-clicks").textContent = t("clickTypes", { types: status.click_event_types.join(", ") });
   }
 
@@ -600,7 +636,12 @@
 
   function renderChart() {
     const series = state.series;
-    const windowMs = series ? series.window_ms : state.status ? state.status.window_ms : 60000;
+    let windowMs = 60000;
+    if (series) {
+      windowMs = series.window_ms;
+    } else if (state.status) {
+      windowMs = state.status.window_ms;
+    }
     const title = windowMs === 60000 ? t("chartTitleMinute") : t("chartTitleWindow", { size: windowSizeText(windowMs) });
     $("chart-title").textContent = title;
     $("chart").setAttribute("aria-label", title);
@@ -679,10 +720,10 @@
         values: (u, splits) => splits.map((seconds) => timeFormat.format(seconds * 1000)),
         space: 70,
       },
-      { scale: "events", stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, values: axisValues, size: 56 },
+      { scale: "events", stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor }, values: axisValues, incrs: COUNT_STEPS, size: 56 },
     ];
     if (hasPages) {
-      axes.push({ scale: "clicks", side: 1, stroke: axisColor, grid: { show: false }, ticks: { stroke: gridColor }, values: axisValues, size: 56, label: t("clicksAxis") });
+      axes.push({ scale: "clicks", side: 1, stroke: axisColor, grid: { show: false }, ticks: { stroke: gridColor }, values: axisValues, incrs: COUNT_STEPS, size: 56, label: t("clicksAxis") });
     }
     return {
       width: chartWidth(),
@@ -716,12 +757,13 @@
   }
 
   // Shades the windows that are not final yet: from the start of the window that contains
-  // final_before_ms to the end of the range.
+  // final_before_ms to the end of the range. Without any checkpoint there are no counts either,
+  // so nothing is shaded.
   function shadePartialWindows(u) {
     const series = state.series;
-    if (!series || !state.status) return;
+    if (!series || !state.status || state.status.final_before_ms === null) return;
     const finalBefore = state.status.final_before_ms;
-    const firstPartial = finalBefore === null ? series.from_ms : finalBefore - (((finalBefore % series.window_ms) + series.window_ms) % series.window_ms);
+    const firstPartial = finalBefore - (((finalBefore % series.window_ms) + series.window_ms) % series.window_ms);
     const startSeconds = Math.max(firstPartial, series.from_ms) / 1000;
     const endSeconds = series.to_ms / 1000;
     if (startSeconds >= endSeconds) return;
@@ -779,8 +821,8 @@
     return node;
   }
 
-  // Placeholder rows shaped like the table's header, so that columns hidden on narrow screens
-  // are hidden in the placeholders too.
+  // Builds placeholder rows shaped like the table's header, so that columns hidden on narrow
+  // screens are hidden in the placeholders too.
   function skeletonRows(table, rows) {
     const headers = Array.from(table.tHead.rows[0].cells);
     const result = [];
@@ -813,7 +855,15 @@
       button.addEventListener("click", () => setRange(button.dataset.range));
     }
     for (const button of document.querySelectorAll("button[data-lang]")) {
-      button.addEventListener("click", () => setLanguage(button.dataset.lang, true));
+      button.addEventListener("click", () => {
+        setLanguage(button.dataset.lang, true);
+        // Drop ?lang= so that a reload keeps the choice just made.
+        const url = new URL(window.location.href);
+        if (url.searchParams.has("lang")) {
+          url.searchParams.delete("lang");
+          window.history.replaceState(null, "", url);
+        }
+      });
     }
     let debounce = null;
     $("filter").addEventListener("input", (event) => {

@@ -24,7 +24,7 @@ const MISSING_SCHEMA_CODES: &[u32] = &[60, 81];
 pub struct ClickHouseQuery {
     client: Client,
     database: String,
-    /// `'page_view', 'click'`: the click event types, quoted for an `IN` list.
+    /// The click event types as a quoted `IN` list, such as `'page_view', 'click'`.
     click_types_sql: String,
 }
 
@@ -49,9 +49,15 @@ impl ClickHouseQuery {
             .collect()
     }
 
+    /// Turns a client error into one that API clients can show: the server's own message without
+    /// the SQL, which goes to the debug log instead.
     fn describe(&self, error: ClickHouseError, purpose: &str) -> anyhow::Error {
+        tracing::debug!(%error, purpose, "ClickHouse query failed");
         let missing_schema = matches!(&error, ClickHouseError::Server { code, .. } if MISSING_SCHEMA_CODES.contains(code));
-        let error = anyhow::Error::new(error);
+        let error = match error {
+            ClickHouseError::Server { code, message, .. } => anyhow::anyhow!("ClickHouse error {code}: {}", exception_text(&message)),
+            other => anyhow::Error::new(other),
+        };
         if missing_schema {
             let database = &self.database;
             error.context(format!(
@@ -156,7 +162,16 @@ impl CountsQuery for ClickHouseQuery {
     }
 }
 
-/// `toDateTime(<seconds>)` for the earliest whole second at or after `epoch_ms`. Window starts
+/// Extracts the exception text from a ClickHouse error body, dropping the code prefix and the
+/// suffixes that 18.16 (`, e.what() = DB::Exception`) and later versions (` (version 24.8.4.13 ...)`) add.
+fn exception_text(body: &str) -> &str {
+    let text = body.trim();
+    let text = text.find("DB::Exception: ").map_or(text, |start| &text[start + "DB::Exception: ".len()..]);
+    let end = [", e.what()", " (version "].iter().filter_map(|suffix| text.find(suffix)).min().unwrap_or(text.len());
+    text[..end].trim()
+}
+
+/// Formats `toDateTime(<seconds>)` for the earliest whole second at or after `epoch_ms`. Window starts
 /// are whole seconds, so `window_start >= date_time_sql(ms)` selects exactly the windows that
 /// start at or after `ms`, and `window_start < date_time_sql(ms)` those that start before it.
 fn date_time_sql(epoch_ms: i64) -> String {
@@ -243,6 +258,15 @@ mod tests {
         assert_eq!(date_time_sql(1_764_882_000_000), "toDateTime(1764882000)");
         assert_eq!(date_time_sql(1_764_882_000_001), "toDateTime(1764882001)");
         assert_eq!(date_time_sql(-5), "toDateTime(0)");
+    }
+
+    #[test]
+    fn exception_text_without_code_and_version() {
+        let old = "Code: 81, e.displayText() = DB::Exception: Database x doesn't exist, e.what() = DB::Exception";
+        assert_eq!(exception_text(old), "Database x doesn't exist");
+        let new = "Code: 81. DB::Exception: Database x does not exist. (UNKNOWN_DATABASE) (version 24.8.4.13 (official build))\n";
+        assert_eq!(exception_text(new), "Database x does not exist. (UNKNOWN_DATABASE)");
+        assert_eq!(exception_text("plain text"), "plain text");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::query::{CountsQuery, PageClicks, PagePoint, TimeRange, WindowTotals};
 
 type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-/// What every handler shares.
+/// State shared by every handler: the store, the options and the OpenAPI document.
 pub struct AppState {
     pub query: Arc<dyn CountsQuery>,
     pub options: ServeOptions,
@@ -37,8 +37,8 @@ impl AppState {
     }
 }
 
-/// The API routes, as (path, handler). The OpenAPI document must describe each of them; a unit
-/// test in `openapi.rs` checks that.
+/// Lists the API routes as (path, handler). The OpenAPI document must describe each of them, and
+/// a unit test in `openapi.rs` checks that.
 pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
     vec![
         ("/api/v1/top-pages", get(top_pages)),
@@ -130,7 +130,7 @@ struct SeriesResponse {
     from_ms: i64,
     to_ms: i64,
     window_ms: i64,
-    /// Start of every window in the range, oldest first; the arrays below align with it.
+    /// Start of every window in the range, oldest first. The arrays below align with it.
     window_starts_ms: Vec<i64>,
     events: Vec<u64>,
     clicks: Vec<u64>,
@@ -206,8 +206,8 @@ impl WindowSlots {
         self.count
     }
 
-    /// The slot of a window start. A start that is not on this window grid (stored under an
-    /// earlier window size) goes to the slot that contains it.
+    /// Returns the slot of a window start. A start that is not on this window grid (stored under
+    /// an earlier window size) goes to the slot that contains it.
     fn index(&self, window_start_ms: i64) -> Option<usize> {
         if window_start_ms < self.first_ms {
             return None;
@@ -349,7 +349,7 @@ async fn openapi(State(state): State<Arc<AppState>>, query: QueryPairs) -> Resul
     Ok(json_response(&state.openapi))
 }
 
-/// The answer for any other path under `/api/v1/`.
+/// Returns a JSON 404 for any other path under `/api/v1/`.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no API endpoint at {}; see /api/v1/openapi.json for the endpoints", uri.path()))
 }

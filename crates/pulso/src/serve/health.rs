@@ -1,8 +1,9 @@
 //! `/metrics`, `/healthz` and `/readyz` for `pulso serve`, on the dashboard's own address, and
 //! the request metrics of the dashboard and its API.
 //!
-//! `/readyz` is ready when the count store answers a query, since that is all the dashboard
-//! needs; `pulso process` has its own readiness with Kafka and partitions in `telemetry::server`.
+//! `/readyz` reports ready when a query to the count store succeeds, since that is all the
+//! dashboard needs. `pulso process` has its own readiness, with Kafka and partitions, in
+//! `telemetry::server`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -17,7 +18,7 @@ use prometheus::{register_histogram_vec, register_int_counter_vec, Encoder, Hist
 
 use crate::query::CountsQuery;
 
-/// Routes `/metrics`, `/healthz` and `/readyz`; `/readyz` asks `query`.
+/// Builds the routes `/metrics`, `/healthz` and `/readyz`. `/readyz` runs a query on `query`.
 pub fn telemetry_router(query: Arc<dyn CountsQuery>, store: &str) -> Router {
     let store = store.to_string();
     Router::new()
@@ -81,8 +82,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
-/// One label per API endpoint, one for the page and its files, and `other`, so that arbitrary
-/// paths cannot create new series.
+/// Maps a path to its route label: one per API endpoint, one for the page and its files, and
+/// `other`, so that arbitrary paths cannot create new series.
 fn route_label(path: &str) -> &'static str {
     const API: &[&str] = &["/api/v1/top-pages", "/api/v1/series", "/api/v1/windows", "/api/v1/status", "/api/v1/openapi.json"];
     if let Some(known) = API.iter().find(|known| **known == path) {

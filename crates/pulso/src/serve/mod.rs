@@ -7,12 +7,11 @@
 //! - `/metrics`, `/healthz`, `/readyz` (`health.rs`), added by [`run`] only.
 //!
 //! The page refreshes by polling the API every `refresh_interval` (2 s by default), one round
-//! of requests at a time. Polling needs no connection state on the server, recovers by itself
-//! after a store outage, and lets headless browsers finish a page load, which an endless
-//! server-sent event stream would not.
+//! of requests at a time, instead of holding a server-sent event stream open. Polling needs no
+//! connection state on the server and recovers by itself after a store outage.
 //!
-//! [`router`] depends only on [`CountsQuery`], so any store can serve the same dashboard; [`run`]
-//! wires it to ClickHouse.
+//! [`router`] depends only on [`CountsQuery`], so any store can serve the same dashboard, and
+//! [`run`] wires it to ClickHouse.
 
 pub mod api;
 mod assets;
@@ -40,7 +39,7 @@ const REFRESH_BOUNDS: (Duration, Duration) = (Duration::from_millis(250), Durati
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address of the dashboard, the API and /metrics, /healthz, /readyz, as HOST:PORT; port 0
+    /// Address of the dashboard, the API and /metrics, /healthz, /readyz, as HOST:PORT. Port 0
     /// picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -80,8 +79,8 @@ impl Default for ServeOptions {
     }
 }
 
-/// The dashboard page, its files and the JSON API over `query`. It holds no telemetry routes,
-/// so that it can be merged into a router that has its own.
+/// Builds the dashboard page, its files and the JSON API over `query`. The router contains no
+/// telemetry routes, so it can be merged into a router that has its own.
 pub fn router(query: Arc<dyn CountsQuery>, options: ServeOptions) -> Router {
     assert!(options.window_ms > 0, "window size must be positive");
     let state = Arc::new(api::AppState::new(query, options));
@@ -108,7 +107,7 @@ pub fn run(config: &Config, args: &ServeArgs, stop: &Stop) -> anyhow::Result<()>
     let client = Client::new(&config.clickhouse);
     match client.version() {
         Ok(version) => tracing::info!(url = client.url(), version = %format!("{}.{}", version.major, version.minor), "connected to ClickHouse"),
-        Err(error) => tracing::warn!(%error, "ClickHouse is unreachable; the dashboard shows an error until it answers"),
+        Err(error) => tracing::warn!(%error, "ClickHouse is unreachable; the dashboard shows an error until ClickHouse responds"),
     }
     let query: Arc<dyn CountsQuery> =
         Arc::new(ClickHouseQuery::new(client, &config.clickhouse.database, &config.processor.click_event_types));

@@ -134,7 +134,7 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// An object schema whose every property is required and which allows no other property.
+/// Builds an object schema whose every property is required and which allows no other property.
 fn object(description: &str, properties: Value) -> Value {
     let required: Vec<String> = properties.as_object().map(|map| map.keys().cloned().collect()).unwrap_or_default();
     json!({

@@ -56,8 +56,8 @@ impl RangeChoice {
         }
     }
 
-    /// The range of this length that ends at the end of the window containing `now_ms`, so the
-    /// current, still partial window is its newest.
+    /// Returns the range of this length that ends at the end of the window containing `now_ms`,
+    /// so the current, still partial window is its newest.
     pub fn time_range(self, now_ms: i64, window_ms: i64) -> TimeRange {
         let to_ms = current_window_start(now_ms, window_ms) + window_ms;
         TimeRange { from_ms: to_ms - self.length_ms(), to_ms }
@@ -90,12 +90,12 @@ struct ErrorBody {
 }
 
 impl ApiError {
-    /// A 400 for parameter `name`, listing the values it accepts.
+    /// Builds a 400 for parameter `name`, listing the values it accepts.
     pub fn invalid(name: &str, message: String, allowed: Option<Vec<String>>) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, body: ErrorBody { error: message, parameter: Some(name.to_string()), allowed } }
     }
 
-    /// A 503 for a store that failed to answer.
+    /// Builds a 503 for a store that failed to respond.
     pub fn unavailable(message: String) -> ApiError {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, body: ErrorBody { error: message, parameter: None, allowed: None } }
     }
@@ -141,7 +141,7 @@ impl Params {
         Ok(Params { pairs })
     }
 
-    /// The value of a parameter that may appear at most once.
+    /// Returns the value of a parameter that may appear at most once, and rejects a repeat.
     fn single(&self, name: &str) -> Result<Option<&str>, ApiError> {
         let mut values = self.pairs.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str());
         let first = values.next();
@@ -151,7 +151,7 @@ impl Params {
         Ok(first)
     }
 
-    /// `range`: one of 15m, 1h, 24h; 15m when absent.
+    /// Reads `range`: one of 15m, 1h, 24h, or 15m when absent.
     pub fn range(&self) -> Result<RangeChoice, ApiError> {
         match self.single("range")? {
             None => Ok(RangeChoice::DEFAULT),
@@ -162,7 +162,7 @@ impl Params {
         }
     }
 
-    /// `limit`: an integer from 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
+    /// Reads `limit`: an integer from 1 to [`MAX_LIMIT`], or [`DEFAULT_LIMIT`] when absent.
     pub fn limit(&self) -> Result<usize, ApiError> {
         let Some(text) = self.single("limit")? else { return Ok(DEFAULT_LIMIT) };
         match text.parse::<usize>() {
@@ -175,8 +175,8 @@ impl Params {
         }
     }
 
-    /// `page` as a filter: text that pages must contain, ignoring ASCII case. Empty means no
-    /// filter. Returned in the stored spelling (see [`stored_spelling`]).
+    /// Reads `page` as a filter: text that pages must contain, ignoring ASCII case. Empty means no
+    /// filter. The result is in the stored spelling (see [`stored_spelling`]).
     pub fn page_filter(&self) -> Result<Option<String>, ApiError> {
         let Some(text) = self.single("page")? else { return Ok(None) };
         let text = text.trim();
@@ -184,8 +184,8 @@ impl Params {
         Ok(if text.is_empty() { None } else { Some(stored_spelling(text)) })
     }
 
-    /// `page` repeated: the exact pages to chart, at most [`MAX_SERIES_PAGES`], duplicates
-    /// removed in order.
+    /// Reads `page`, repeated: the exact pages to chart, at most [`MAX_SERIES_PAGES`], with
+    /// duplicates removed in order.
     pub fn pages(&self) -> Result<Vec<String>, ApiError> {
         let mut pages: Vec<String> = Vec::new();
         for (_, page) in self.pairs.iter().filter(|(key, _)| key == "page") {
