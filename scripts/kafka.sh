@@ -249,7 +249,9 @@ wait_until_started() {
       rm -f "$PID_FILE"
       die "the broker (pid $pid) exited during startup; see the logs above"
     fi
-    if [[ -f "$SERVER_LOG" ]] && tail -c "+$((log_offset + 1))" "$SERVER_LOG" | grep -q "Kafka Server started"; then
+    # grep -c reads all of its input: grep -q would stop at the first match and, with
+    # pipefail, the SIGPIPE that tail then gets would make the test fail.
+    if [[ -f "$SERVER_LOG" ]] && tail -c "+$((log_offset + 1))" "$SERVER_LOG" | grep -c "Kafka Server started" >/dev/null; then
       return 0
     fi
     sleep 0.5

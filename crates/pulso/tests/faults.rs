@@ -38,7 +38,7 @@ fn outage_run(prefix: &str, script: &str, outage: Duration) {
     let oracle_path = pipeline.dir.join("oracle.csv");
     let generator_log = std::fs::File::create(pipeline.dir.join("generator.log")).unwrap();
     let mut generator = pipeline
-        .pulso(&["generate", "--oracle", oracle_path.to_str().unwrap(), "--count", "200000", "--rate", "20000", "--seed", "9", "--late", "0.01", "--duplicates", "0.01"])
+        .pulso(&["generate", "--oracle", oracle_path.to_str().unwrap(), "--count", "150000", "--rate", "5000", "--seed", "9", "--late", "0.01", "--duplicates", "0.01"])
         .stdout(Stdio::null())
         .stderr(generator_log)
         .spawn()

@@ -123,10 +123,14 @@ impl ClickHouseStore {
         Ok(found.trim() != "0")
     }
 
-    fn wait(&self, backoff: &mut Backoff, error: &ClickHouseError, attempt: u32) {
+    /// Sleeps until the next attempt, waking early when a stop is requested.
+    fn wait(&self, backoff: &mut Backoff, error: &ClickHouseError, attempt: u32, stop: &Stop) {
         let delay = backoff.next_delay();
         tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "ClickHouse write failed; retrying");
-        std::thread::sleep(delay);
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline && !stop.requested() {
+            std::thread::sleep(Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now())));
+        }
     }
 }
 
@@ -180,6 +184,7 @@ impl CountStore for ClickHouseStore {
             if attempt > 1 {
                 metrics.insert_retries.inc();
             }
+            let final_attempt_made = stop.requested();
             let query_id = format!("pulso-insert-{topic}-{flush_id}-{attempt}");
             let settings = [("query_id", query_id.as_str()), ("max_insert_block_size", block_rows.as_str())];
             let error = match self.client.insert(&sql, &body, &settings) {
@@ -200,19 +205,20 @@ impl CountStore for ClickHouseStore {
                 ErrorKind::Permanent => {
                     return Err(error).with_context(|| describe_flush(topic, flush));
                 }
-                ErrorKind::Transient => self.wait(&mut backoff, &error, attempt),
+                ErrorKind::Transient => self.wait(&mut backoff, &error, attempt, stop),
                 ErrorKind::Unknown => loop {
                     match self.resolve_unknown(&query_id, &flush_id) {
                         Ok(true) => return Ok(CommitStats { rows, bytes: body.len(), attempts: attempt }),
                         Ok(false) => break,
-                        Err(resolve_error) => self.wait(&mut backoff, &resolve_error, attempt),
+                        Err(resolve_error) => self.wait(&mut backoff, &resolve_error, attempt, stop),
                     }
                     if stop.requested() {
                         break;
                     }
                 },
             }
-            if stop.requested() {
+            // A stop request cuts the wait short and leaves one last attempt.
+            if stop.requested() && final_attempt_made {
                 bail!(
                     "stopped after {attempt} failed attempts over {:?} to write to ClickHouse; the \
                      uncommitted events will be read again on restart",
