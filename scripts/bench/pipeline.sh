@@ -4,7 +4,8 @@
 #   1. throughput: N generated events are produced first, then one processor drains them;
 #      events/s over the span between its first and last message, CPU-seconds per million
 #      events and peak RSS from /usr/bin/time;
-#   2. freshness: a generator paced at RATE events/s runs beside a processor for SECONDS; the
+#   2. freshness: a generator paced at RATE events/s, each event dated when it is produced
+#      (--jitter 0), runs beside a processor for SECONDS; the
 #      p50 and p99 of pulso_end_to_end_latency_seconds (event time to committed in ClickHouse)
 #      are read from the processor's /metrics histogram.
 #
@@ -58,7 +59,7 @@ processor=$!
 trap 'kill "$processor" 2>/dev/null || true' EXIT
 sleep 3
 "$repo/target/release/pulso" --topic "$run_id.events" --metrics-address "" generate --rate "$rate" \
-  --duration "${seconds}s" --seed 2 --no-end-marker 2>"$work/fresh-generate.log"
+  --duration "${seconds}s" --seed 2 --no-end-marker --jitter 0 2>"$work/fresh-generate.log"
 sleep 3
 curl -s "http://127.0.0.1:$metrics_port/metrics" > "$work/metrics.txt"
 kill -TERM "$processor"

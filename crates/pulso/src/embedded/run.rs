@@ -140,7 +140,7 @@ fn generate(config: &Config, args: &RunArgs, log: &EmbeddedLog, store: &dyn Coun
         dedup_horizon_ms: duration_ms(config.processor.dedup_horizon),
         limits: Limits { max_message_bytes: config.validation.max_message_bytes, page_max_length: config.validation.page_max_length },
         query_allowlist: config.validation.query_allowlist.clone(),
-        fractions: Fractions { malformed: 0.005, late: 0.002, duplicates: 0.002, variants: 0.05 },
+        fractions: Fractions { malformed: 0.005, late: 0.002, duplicates: 0.002, variants: 0.05, jitter: 0.05 },
     });
     tracing::info!(seed, rate = args.rate, "generating traffic");
     let started = Instant::now();

@@ -72,6 +72,10 @@ pub struct GenerateArgs {
     /// (trailing slash, upper-case host, UTM query, fragment, escapes, dot segments), from 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     pub variants: f64,
+    /// Fraction of valid events dated up to 2 s (and under half the allowed lateness) before
+    /// the simulated clock, as clocks and network delays do, from 0 to 1.
+    #[arg(long, default_value_t = 0.05)]
+    pub jitter: f64,
     /// Oracle CSV of the expected counts to write. PATH.rejections.csv and PATH.summary.json
     /// are written next to it.
     #[arg(long)]
@@ -131,6 +135,7 @@ impl GenerateArgs {
             ("--late", self.late),
             ("--duplicates", self.duplicates),
             ("--variants", self.variants),
+            ("--jitter", self.jitter),
         ];
         for (flag, value) in named {
             if !(0.0..=1.0).contains(&value) {
@@ -146,6 +151,7 @@ impl GenerateArgs {
             late: self.late,
             duplicates: self.duplicates,
             variants: self.variants,
+            jitter: self.jitter,
         })
     }
 }

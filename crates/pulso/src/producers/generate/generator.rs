@@ -37,8 +37,6 @@ const MAX_OPEN_SESSIONS: usize = 20_000;
 const LATE_BASIS_EVENTS: usize = 10;
 /// Counted events kept as candidates to duplicate.
 const DUPLICATE_CANDIDATES: usize = 64;
-/// Share of valid events dated slightly before the simulated clock.
-const JITTER_SHARE: f64 = 0.05;
 const MAX_JITTER_MS: i64 = 2000;
 /// Share of valid events whose timestamp is RFC 3339 text instead of epoch milliseconds.
 const TEXT_TIMESTAMP_SHARE: f64 = 0.2;
@@ -56,6 +54,8 @@ pub struct Fractions {
     pub duplicates: f64,
     /// Share of valid events whose page is spelled in a non-canonical, equivalent way.
     pub variants: f64,
+    /// Share of valid events dated slightly before the simulated clock.
+    pub jitter: f64,
 }
 
 /// Everything that determines the generated messages.
@@ -285,7 +285,8 @@ impl Generator {
     /// `min(allowed_lateness / 2 - 1 ms, 2 s)`, which keeps it inside an open window.
     fn jitter_ms(&mut self) -> i64 {
         let max_jitter_ms = (self.settings.allowed_lateness_ms / 2 - 1).min(MAX_JITTER_MS);
-        if max_jitter_ms <= 0 || !self.rng.gen_bool(JITTER_SHARE) {
+        let share = self.settings.fractions.jitter;
+        if max_jitter_ms <= 0 || share <= 0.0 || !self.rng.gen_bool(share.min(1.0)) {
             return 0;
         }
         self.rng.gen_range(1..=max_jitter_ms)

@@ -28,7 +28,7 @@ fn settings(seed: u64, fractions: Fractions) -> Settings {
 }
 
 fn all_faults() -> Fractions {
-    Fractions { malformed: 0.03, late: 0.03, duplicates: 0.03, variants: 0.2 }
+    Fractions { malformed: 0.03, late: 0.03, duplicates: 0.03, variants: 0.2, jitter: 0.05 }
 }
 
 fn generate(settings: Settings, count: usize) -> Vec<GeneratedMessage> {
@@ -240,7 +240,7 @@ fn process_all(messages: &[GeneratedMessage], settings: &Settings) -> (Counts, V
 
 #[test]
 fn processor_core_agrees_with_tags() {
-    let mut settings = settings(13, Fractions { malformed: 0.05, late: 0.05, duplicates: 0.05, variants: 0.3 });
+    let mut settings = settings(13, Fractions { malformed: 0.05, late: 0.05, duplicates: 0.05, variants: 0.3, jitter: 0.05 });
     settings.rate = 20.0;
     let messages = generate(settings.clone(), 20_000);
     let (counts, outcomes) = process_all(&messages, &settings);
