@@ -23,6 +23,9 @@ use crate::shutdown::Stop;
 use crate::sinks::CountStore;
 use crate::telemetry::server::Health;
 
+/// Most records the generator appends in one transaction.
+const MAX_APPEND_BATCH: u64 = 20_000;
+
 /// Name of the embedded log, stored in checkpoints the way a Kafka topic name is.
 const LOG_NAME: &str = "events";
 
@@ -147,7 +150,9 @@ fn generate(config: &Config, args: &RunArgs, log: &EmbeddedLog, store: &dyn Coun
     let mut sent: u64 = 0;
     let mut last_trim = Instant::now();
     while !stop.requested() {
-        let due = (started.elapsed().as_secs_f64() * args.rate) as u64;
+        // At most one batch per step, so a rate the machine cannot keep up with falls behind
+        // instead of piling generated events up in memory.
+        let due = ((started.elapsed().as_secs_f64() * args.rate) as u64).min(sent + MAX_APPEND_BATCH);
         let records: Vec<_> = (sent..due)
             .map(|_| {
                 let message = generator.next_message();
