@@ -13,6 +13,31 @@ pub const CONTROL_HEADER: &str = "pulso-control";
 /// Value of [`CONTROL_HEADER`] on the end-of-input marker a bounded producer writes last.
 pub const END_OF_INPUT: &str = "end-of-input";
 
+/// Logs a librdkafka log line. librdkafka retries broker connections by itself, so its
+/// error-level lines (such as a refused connection) are logged as warnings: the process
+/// recovers with nothing lost. Failures that need an operator surface as command errors.
+pub fn log_client_line(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel;
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => {
+            tracing::warn!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::info!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
+
+/// Logs a librdkafka global error: an error when it is fatal, else a warning, since the client
+/// retries.
+pub fn log_client_error(error: &rdkafka::error::KafkaError, reason: &str) {
+    let fatal = error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal);
+    if fatal {
+        tracing::error!(target: "librdkafka", error = %error, reason, "fatal Kafka client error");
+    } else {
+        tracing::warn!(target: "librdkafka", error = %error, reason, "Kafka client error; retrying");
+    }
+}
+
 /// A client configuration with the brokers and the pass-through properties applied.
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();

@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 pub fn init_logging(format: LogFormat, filter: Option<&str>) {
-    let filter = EnvFilter::try_new(filter.unwrap_or("info,rdkafka=warn")).unwrap_or_else(|error| {
+    let filter = EnvFilter::try_new(filter.unwrap_or("info,rdkafka=warn,librdkafka=warn")).unwrap_or_else(|error| {
         eprintln!("warning: invalid log filter ({error}); using \"info\"");
         EnvFilter::new("info")
     });
