@@ -71,7 +71,7 @@ fn sigkill_restarts_keep_counts_exact() {
     let mut last_total = 0;
     while kills_mid_run < 6 {
         let mut processor = pipeline.spawn_processor("a", &[]);
-        last_total = wait_for_progress(&pipeline, last_total, Duration::from_secs(120));
+        wait_for_progress(&pipeline, last_total, Duration::from_secs(120));
         std::thread::sleep(random.millis(200, 2500));
         processor.kill().unwrap();
         processor.wait().unwrap();

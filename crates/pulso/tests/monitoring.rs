@@ -17,7 +17,7 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -159,11 +159,12 @@ fn clicks_dashboard_queries_return_rows() {
 /// failed assertion leaves nothing running.
 struct Running {
     name: &'static str,
-    child: Child,
+    child: ChildGuard,
 }
 
 impl Running {
-    fn new(name: &'static str, child: Child) -> Running {
+    fn new(name: &'static str, child: impl Into<ChildGuard>) -> Running {
+        let child = child.into();
         Running { name, child }
     }
 

@@ -90,12 +90,13 @@ impl TestPipeline {
         command
     }
 
-    /// Starts a processor in this test's group. Its log goes to a file in the test folder.
-    pub fn spawn_processor(&self, instance: &str, extra: &[&str]) -> Child {
+    /// Starts a processor in this test's group. Its log goes to a file in the test folder. The
+    /// processor is killed when the guard drops, so a failing test leaves none behind.
+    pub fn spawn_processor(&self, instance: &str, extra: &[&str]) -> ChildGuard {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("processor-{instance}.log"))).unwrap();
         let mut args = vec!["process", "--group", &self.group, "--instance-id", instance, "--progress-every", "2s"];
         args.extend_from_slice(extra);
-        self.pulso(&args).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("failed to start pulso process")
+        ChildGuard(self.pulso(&args).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("failed to start pulso process"))
     }
 
     /// Runs a processor until it has seen no message for `idle`, and checks it exits 0.
@@ -142,6 +143,38 @@ impl TestPipeline {
     /// Number of windows that are not final yet.
     pub fn open_windows(&self) -> u64 {
         self.query("SELECT count() FROM {db}.window_counts WHERE is_final = 0").trim().parse().unwrap()
+    }
+}
+
+/// A child process that is killed on drop unless it has exited.
+pub struct ChildGuard(pub Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl From<Child> for ChildGuard {
+    fn from(child: Child) -> ChildGuard {
+        ChildGuard(child)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
