@@ -26,6 +26,16 @@ const MIGRATIONS: &[&str] = &["
         replay_from INTEGER NOT NULL, watermark_ms INTEGER NOT NULL, max_event_ms INTEGER NOT NULL,
         recent_event_ms TEXT NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID;
     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+", "
+    -- Totals per window and event type, kept beside the counts so that a day of windows reads a
+    -- few thousand rows instead of every page's row.
+    CREATE TABLE window_totals (
+        window_start_ms INTEGER NOT NULL, event_type TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (window_start_ms, event_type)) WITHOUT ROWID;
+    INSERT INTO window_totals (window_start_ms, event_type, count)
+        SELECT window_start_ms, event_type, SUM(count) FROM counts GROUP BY window_start_ms, event_type;
+    -- Series of one page over a range.
+    CREATE INDEX counts_by_page ON counts (page, window_start_ms);
 "];
 
 pub struct SqliteStore {
@@ -122,8 +132,13 @@ impl CountStore for SqliteStore {
                 "INSERT INTO counts (window_start_ms, page, event_type, count) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (window_start_ms, page, event_type) DO UPDATE SET count = count + excluded.count",
             )?;
+            let mut totals = transaction.prepare_cached(
+                "INSERT INTO window_totals (window_start_ms, event_type, count) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (window_start_ms, event_type) DO UPDATE SET count = count + excluded.count",
+            )?;
             for row in &flush.counts {
                 counts.execute(params![row.window_start_ms, flush.page(row), row.event_type.as_str(), row.count as i64])?;
+                totals.execute(params![row.window_start_ms, row.event_type.as_str(), row.count as i64])?;
             }
             let mut rejections = transaction.prepare_cached(
                 "INSERT INTO rejections (window_start_ms, reason, count) VALUES (?1, ?2, ?3) \
@@ -181,7 +196,7 @@ impl CountsQuery for SqliteStore {
             "SELECT window_start_ms, SUM(events), SUM(clicks), SUM(invalid), SUM(late), SUM(duplicate) FROM (
                 SELECT window_start_ms, count AS events, CASE WHEN event_type IN ({}) THEN count ELSE 0 END AS clicks,
                        0 AS invalid, 0 AS late, 0 AS duplicate
-                FROM counts WHERE window_start_ms >= ?1 AND window_start_ms < ?2
+                FROM window_totals WHERE window_start_ms >= ?1 AND window_start_ms < ?2
                 UNION ALL
                 SELECT window_start_ms, 0, 0,
                        CASE WHEN reason NOT IN ('{late}', '{duplicate}') THEN count ELSE 0 END,
@@ -233,5 +248,105 @@ impl CountsQuery for SqliteStore {
     fn final_before_ms(&self) -> anyhow::Result<Option<i64>> {
         let connection = self.lock();
         Ok(connection.query_row("SELECT MIN(watermark_ms) FROM checkpoints", [], |row| row.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulso_core::{CountRow, RejectionRow};
+
+    use super::*;
+
+    const MINUTE: i64 = 60_000;
+    const T0: i64 = 1_714_575_600_000;
+
+    fn open_store(name: &str) -> SqliteStore {
+        let path = std::env::temp_dir().join(format!("pulso-store-{name}-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        SqliteStore::open(&path, MINUTE, &[EventType::PageView, EventType::Click]).unwrap()
+    }
+
+    fn checkpoint(partition: PartitionId, next_offset: i64, watermark_ms: i64) -> Checkpoint {
+        Checkpoint {
+            partition,
+            next_offset,
+            replay_from: 0,
+            sequence: 1,
+            watermark: WatermarkSnapshot { watermark_ms, max_event_ms: watermark_ms, recent_ms: vec![watermark_ms] },
+        }
+    }
+
+    fn sample_flush() -> Flush {
+        let row = |window, page, event_type, count| CountRow { window_start_ms: T0 + window * MINUTE, page, event_type, count };
+        Flush {
+            pages: vec!["/a".into(), "/b".into()],
+            counts: vec![
+                row(0, 0, EventType::Click, 5),
+                row(0, 0, EventType::Purchase, 2),
+                row(0, 1, EventType::PageView, 3),
+                row(1, 0, EventType::Click, 1),
+                row(1, 1, EventType::Click, 7),
+            ],
+            rejections: vec![
+                RejectionRow { window_start_ms: T0, reason: Reason::Late, count: 4 },
+                RejectionRow { window_start_ms: T0, reason: Reason::MalformedJson, count: 2 },
+            ],
+            checkpoints: vec![checkpoint(0, 10, T0 + MINUTE), checkpoint(1, 20, T0 + 2 * MINUTE)],
+        }
+    }
+
+    #[test]
+    fn commits_add_up_and_checkpoints_replace() {
+        let store = open_store("commits");
+        let stop = Stop::default();
+        store.commit("events", &sample_flush(), &stop).unwrap();
+        store.commit("events", &sample_flush(), &stop).unwrap();
+        let range = TimeRange { from_ms: T0, to_ms: T0 + 2 * MINUTE };
+        let windows = store.windows(range).unwrap();
+        assert_eq!(windows.len(), 2);
+        assert_eq!(windows[0].events, 20);
+        assert_eq!(windows[0].clicks, 16);
+        assert_eq!(windows[0].late, 8);
+        assert_eq!(windows[0].invalid, 4);
+        assert_eq!(windows[1].clicks, 16);
+        let checkpoints = store.load_checkpoints("events", &[0, 1, 2]).unwrap();
+        assert_eq!(checkpoints.len(), 2);
+        assert_eq!(checkpoints.iter().find(|c| c.partition == 1).unwrap().next_offset, 20);
+        assert!(store.load_checkpoints("other", &[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn queries_count_only_click_types() {
+        let store = open_store("queries");
+        store.commit("events", &sample_flush(), &Stop::default()).unwrap();
+        let range = TimeRange { from_ms: T0, to_ms: T0 + 2 * MINUTE };
+        let top = store.top_pages(range, None, 10).unwrap();
+        assert_eq!(top[0], PageClicks { page: "/b".into(), clicks: 10, previous_clicks: 0 });
+        assert_eq!(top[1], PageClicks { page: "/a".into(), clicks: 6, previous_clicks: 0 });
+        let filtered = store.top_pages(range, Some("A"), 10).unwrap();
+        assert_eq!(filtered.len(), 1, "{filtered:?}");
+        let later = TimeRange { from_ms: T0 + MINUTE, to_ms: T0 + 2 * MINUTE };
+        assert_eq!(store.top_pages(later, None, 10).unwrap()[1].previous_clicks, 5);
+        let series = store.page_series(range, &["/a".to_string()]).unwrap();
+        assert_eq!(series.iter().map(|p| p.clicks).collect::<Vec<_>>(), vec![5, 1]);
+    }
+
+    #[test]
+    fn window_final_once_every_watermark_passed() {
+        let store = open_store("final");
+        store.commit("events", &sample_flush(), &Stop::default()).unwrap();
+        assert_eq!(store.final_before_ms().unwrap(), Some(T0 + MINUTE));
+        let windows = store.windows(TimeRange { from_ms: T0, to_ms: T0 + 2 * MINUTE }).unwrap();
+        assert!(windows[0].is_final);
+        assert!(!windows[1].is_final);
+    }
+
+    #[test]
+    fn other_window_size_rejected() {
+        let path = std::env::temp_dir().join(format!("pulso-store-size-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        SqliteStore::open(&path, MINUTE, &[EventType::Click]).unwrap();
+        let error = SqliteStore::open(&path, 2 * MINUTE, &[EventType::Click]).err().unwrap().to_string();
+        assert!(error.contains("60000 ms windows"), "{error}");
     }
 }
