@@ -272,7 +272,7 @@ fn api_matches_pipeline_counts() {
 
     // Series: every window of the range, with ClickHouse's events and the chosen pages' clicks.
     let chosen: Vec<&String> = stored.keys().take(2).collect();
-    let series_path = format!("/api/v1/series?range=24h&page={}&page={}", encode(chosen[0]), encode(chosen[1]));
+    let series_path = format!("/api/v1/series?range=24h&page={}&page={}", percent_encode(chosen[0]), percent_encode(chosen[1]));
     let series = server.ok(&series_path);
     assert_matches_document(&document, "/api/v1/series", "200", &series);
     let starts = series["window_starts_ms"].as_array().unwrap();
@@ -325,15 +325,7 @@ fn api_matches_pipeline_counts() {
     assert!(server.stop().success(), "pulso serve did not exit 0 after SIGTERM");
 }
 
-/// Percent-encodes a query parameter value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
+
 
 /// Sleeps until at least 15 s remain in the current minute, so that a test that places rows
 /// relative to the current window finishes before the window changes.
@@ -349,7 +341,7 @@ fn wait_for_fresh_minute() -> i64 {
 
 fn insert_rows(pipeline: &TestPipeline, rows: &[Value]) {
     let body: Vec<String> = rows.iter().map(Value::to_string).collect();
-    let url = format!("{}/?query={}", clickhouse_url(), encode(&format!("INSERT INTO {}.page_counts FORMAT JSONEachRow", pipeline.database)));
+    let url = format!("{}/?query={}", clickhouse_url(), percent_encode(&format!("INSERT INTO {}.page_counts FORMAT JSONEachRow", pipeline.database)));
     if let Err(error) = ureq::post(&url).send_string(&body.join("\n")) {
         panic!("insert into {} failed: {error}", pipeline.database);
     }
@@ -415,7 +407,7 @@ fn api_values_from_inserted_rows() {
     assert_eq!(hour["pages"], json!([{"page": "/busca?q=tenis", "clicks": 4, "previous_clicks": 50, "change": -46, "change_ratio": -0.92, "current_window_clicks": 0}]));
 
     // A non-ASCII filter is compared in the stored, percent-encoded spelling, ignoring ASCII case.
-    let accented = server.ok(&format!("/api/v1/top-pages?range=15m&page={}", encode("tênis-CORRIDA")));
+    let accented = server.ok(&format!("/api/v1/top-pages?range=15m&page={}", percent_encode("tênis-CORRIDA")));
     assert_eq!(accented["page_filter"], json!("t%C3%AAnis-CORRIDA"));
     assert_eq!(accented["pages"].as_array().unwrap().len(), 1, "{accented}");
     assert_eq!(accented["pages"][0]["page"], json!(tenis));
@@ -444,7 +436,7 @@ fn api_values_from_inserted_rows() {
     assert_eq!(day_windows[0]["is_final"], json!(true));
     assert_eq!(day_windows[1]["events"], json!(14));
 
-    let series = server.ok(&format!("/api/v1/series?range=15m&page={}&page=%2Fcarrinho", encode(tenis)));
+    let series = server.ok(&format!("/api/v1/series?range=15m&page={}&page=%2Fcarrinho", percent_encode(tenis)));
     let zeros_except = |values: &[(usize, u64)]| {
         let mut all = vec![0u64; 15];
         for (index, value) in values {

@@ -525,11 +525,4 @@ fn dashboard_empty_and_error_states() {
     browser.screenshot(&format!("{}/", failing.base), "pt-BR,pt", (390, 844), &shots.join("dashboard-error-phone-pt-BR.png"));
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
+

@@ -243,6 +243,16 @@ pub fn assert_counts_equal(expected: &BTreeMap<CountKey, u64>, actual: &BTreeMap
     );
 }
 
+/// Percent-encodes a URL query parameter value (RFC 3986 unreserved characters stay).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 pub fn clickhouse_query(sql: &str) -> String {
     let response = ureq::post(&format!("{}/", clickhouse_url())).send_string(sql);
     match response {
