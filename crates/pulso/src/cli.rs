@@ -62,7 +62,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub database: Option<String>,
     /// Address of /metrics, /healthz and /readyz; port 0 picks a free port, "" turns them off
-    /// [default: 127.0.0.1:9464 for process, 127.0.0.1:9465 for generate and replay].
+    /// [default: 127.0.0.1:9464 for process, 127.0.0.1:9465 for generate and replay; run and
+    /// serve publish them on their --listen address instead].
     #[arg(long, global = true)]
     pub metrics_address: Option<String>,
     /// Log format.

@@ -4,17 +4,21 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use pulso::cli::{Cli, Command};
+use pulso::cli::{Cli, Command, LogFormat};
 use pulso::{config::Config, embedded, process, producers, serve, shutdown, sinks, telemetry, topics};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging(cli.global.log_format, cli.global.log_level.as_deref());
+    let log_format = cli.global.log_format;
+    telemetry::init_logging(log_format, cli.global.log_level.as_deref());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "command failed");
-            eprintln!("error: {error:#}");
+            // One report: a log line for log collectors, a plain line for people at a terminal.
+            match log_format {
+                LogFormat::Json => tracing::error!(error = format!("{error:#}"), "command failed"),
+                LogFormat::Text => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -53,6 +53,14 @@ impl EmbeddedLog {
                 key BLOB, payload BLOB, end_of_input INTEGER NOT NULL,
                 PRIMARY KEY (log, partition, offset)) WITHOUT ROWID;",
         )?;
+        let existing: i64 =
+            connection.query_row("SELECT COUNT(DISTINCT partition) FROM log WHERE log = ?1", params![name], |row| row.get(0))?;
+        if existing > i64::from(partitions) {
+            anyhow::bail!(
+                "the embedded log already has {existing} partitions, more than --partitions {partitions}; \
+                 use --partitions {existing} or a new --data-dir"
+            );
+        }
         let mut next_offsets = Vec::with_capacity(partitions as usize);
         for partition in 0..partitions {
             let next: i64 = connection.query_row(

@@ -38,19 +38,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Generated events per second.
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, allow_negative_numbers = true)]
     pub rate: f64,
-    /// Partitions of the embedded log. Fixed when the data folder is created.
+    /// Partitions of the embedded log. Fixed when the data folder is created; a different value
+    /// on an existing folder is an error.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
     /// Replay this recorded clickstream (REES46 CSV or OTTO JSONL) as fast as possible instead of
-    /// generating traffic.
+    /// generating traffic. Events keep their recorded timestamps, so a file from the past fills
+    /// past windows (read them through the API), not the dashboard's last 24 hours.
     #[arg(long)]
     pub replay: Option<PathBuf>,
     /// Seed of the generator [default: from the clock].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Stop once the input is processed and no message arrived for this long (bounded runs).
+    /// Stop once no message has arrived for this long, such as `3s` (bounded runs).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<Duration>,
 }
@@ -76,7 +78,13 @@ pub fn run(config: &Config, args: &RunArgs, stop: &Stop) -> anyhow::Result<()> {
     if !(args.rate > 0.0) {
         anyhow::bail!("--rate {} is invalid; use a positive number of events per second", args.rate);
     }
+    if let Some(file) = &args.replay {
+        if !file.is_file() {
+            anyhow::bail!("replay file {} not found; pass an existing REES46 CSV or OTTO JSONL file", file.display());
+        }
+    }
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("failed to create data folder {}", args.data_dir.display()))?;
+    let _lock = lock_data_dir(&args.data_dir)?;
     let database = args.data_dir.join("pulso.sqlite");
     let core_config = config.processor_config()?;
     let click_types: Vec<EventType> = config.processor.click_event_types.iter().filter_map(|name| EventType::parse(name)).collect();
@@ -100,20 +108,42 @@ pub fn run(config: &Config, args: &RunArgs, stop: &Stop) -> anyhow::Result<()> {
     tracing::info!(data = %database.display(), "embedded pipeline started");
     let result = pipeline::run_loop(source, dead_letters, store, processor, health, &options, stop);
     stop.request();
-    if producer.join().is_err() {
-        tracing::error!("the producer thread panicked");
+    let produced = producer.join().map_err(|_| anyhow::anyhow!("the producer thread panicked"))?;
+    result?;
+    produced
+}
+
+/// Takes an exclusive lock on the data folder for the life of the process. A second Pulso on the
+/// same folder would append to the same log and commit the same checkpoints, counting events
+/// twice, so it is refused.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "data folder {} is in use by another running Pulso; stop it, or pass another --data-dir",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => Err(error).with_context(|| format!("failed to lock {}", path.display())),
     }
-    result.map(|_| ())
 }
 
 /// Starts the thread that feeds the log, and trims the log below every partition's replay point.
+/// Starts the thread that feeds the log. Its error, if any, is returned by `join`, after it has
+/// asked the processing loop to stop.
 fn spawn_producer(
     config: &Config,
     args: &RunArgs,
     log: EmbeddedLog,
     store: Arc<SqliteStore>,
     stop: Stop,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     let config = config.clone();
     let args = args.clone();
     let thread = std::thread::Builder::new().name("producer".into()).spawn(move || {
@@ -121,10 +151,11 @@ fn spawn_producer(
             Some(file) => replay_file(file, &log, &stop),
             None => generate(&config, &args, &log, store.as_ref(), &stop),
         };
-        if let Err(error) = result {
+        if let Err(error) = &result {
             tracing::error!(error = format!("{error:#}"), "embedded producer failed; stopping");
             stop.request();
         }
+        result
     })?;
     Ok(thread)
 }

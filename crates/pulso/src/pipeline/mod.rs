@@ -34,6 +34,8 @@ const MAX_BATCH_MESSAGES: usize = 10_000;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Totals {
     pub consumed: u64,
+    /// Messages read again below a checkpoint, only to rebuild the de-duplication state.
+    pub replayed: u64,
     pub counted: u64,
     pub rejected: u64,
     pub flushes: u64,
@@ -94,6 +96,7 @@ pub fn run_loop<S: Source, D: DeadLetters>(
     let totals = pipeline.totals;
     tracing::info!(
         consumed = totals.consumed,
+        replayed = totals.replayed,
         counted = totals.counted,
         rejected = totals.rejected,
         flushes = totals.flushes,
@@ -285,7 +288,8 @@ fn handle(
             tally.rejected(rejection.reason);
             dead_letters.send(message, topic, &rejection)?;
         }
-        Outcome::Replayed | Outcome::EndOfInput | Outcome::Ignored => {}
+        Outcome::Replayed => totals.replayed += 1,
+        Outcome::EndOfInput | Outcome::Ignored => {}
     }
     Ok(())
 }
@@ -301,6 +305,14 @@ fn apply_rebalance_events(source: &impl Source, processor: &mut Processor, metri
             let now_ms = epoch_ms();
             for (partition, checkpoint) in &partitions {
                 processor.assign(*partition, checkpoint.as_ref(), now_ms);
+                if let Some(checkpoint) = checkpoint.as_ref().filter(|c| c.next_offset >= 0) {
+                    tracing::info!(
+                        partition,
+                        next_offset = checkpoint.next_offset,
+                        replay_from = checkpoint.replay_from,
+                        "resuming from the stored checkpoint; offsets from replay_from are read again only to rebuild de-duplication"
+                    );
+                }
             }
         }
         let assigned: Vec<PartitionId> = processor.assigned_partitions().collect();
@@ -333,6 +345,7 @@ impl Progress {
         let delay_s = if watermark == i64::MIN { None } else { Some((epoch_ms() - watermark) / 1000) };
         tracing::info!(
             consumed = totals.consumed,
+            replayed = totals.replayed,
             counted = totals.counted,
             rejected = totals.rejected,
             events_per_second = rate.round() as u64,
