@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use pulso_core::decode::ValidationConfig;
@@ -184,8 +184,7 @@ impl Config {
         }
         // Only `PULSO_SECTION__KEY` variables are configuration; `PULSO_LOG` and friends are not.
         figment = figment.merge(Env::prefixed("PULSO_").filter(|key| key.as_str().contains("__")).split("__"));
-        let config: Config = figment.extract().context("invalid configuration")?;
-        Ok(config)
+        figment.extract().map_err(|errors| anyhow::anyhow!(describe_errors(errors, file)))
     }
 
     /// Builds and checks the processor core settings.
@@ -212,6 +211,13 @@ impl Config {
 
     /// Checks every setting that can be checked without a network.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let window_ms = duration_ms(self.processor.window);
+        if window_ms < 1000 || window_ms % 1000 != 0 {
+            bail!(
+                "processor.window = {} is invalid; use a whole number of seconds such as \"1m\" or \"30s\"",
+                humantime::format_duration(self.processor.window)
+            );
+        }
         self.processor_config()?;
         for name in &self.processor.click_event_types {
             if EventType::parse(name).is_none() {
@@ -235,6 +241,32 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// One line per configuration error: the key, what is wrong, and where the value came from.
+fn describe_errors(errors: figment::Error, file: Option<&Path>) -> String {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|error| {
+            // Figment puts the profile ("default") in front of every key; users never write it.
+            let key = error.path.iter().skip_while(|part| *part == "default").cloned().collect::<Vec<_>>().join(".");
+            let source = match error.metadata.as_ref().map(|metadata| metadata.name.as_ref()) {
+                Some(name) if name.contains("TOML") => file.map_or_else(|| name.to_string(), |file| file.display().to_string()),
+                Some(name) => name.to_string(),
+                None => "the configuration".to_string(),
+            };
+            let mut problem = error.kind.to_string().replace("``", "`").replace("`one of ", "one of ");
+            if problem.contains("expected a duration") {
+                problem.push_str(", written as a string such as \"500ms\", \"5s\" or \"1m\"");
+            }
+            if key.is_empty() {
+                format!("{problem} (in {source})")
+            } else {
+                format!("`{key}`: {problem} (in {source})")
+            }
+        })
+        .collect();
+    format!("invalid configuration: {}", lines.join("; "))
 }
 
 pub fn duration_ms(duration: Duration) -> i64 {
