@@ -284,14 +284,15 @@ mod tests {
 
     #[test]
     fn toml_overrides_defaults() {
-        let dir = std::env::temp_dir().join(format!("pulso-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("pulso.toml");
-        std::fs::write(&file, "[processor]\nwindow = \"30s\"\n[kafka]\ntopic = \"t\"\n").unwrap();
-        let config = Config::load(Some(&file)).unwrap();
-        assert_eq!(config.processor.window, Duration::from_secs(30));
-        assert_eq!(config.kafka.topic, "t");
-        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+        // The jail serialises tests that read the environment, which Config::load does.
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pulso.toml", "[processor]\nwindow = \"30s\"\n[kafka]\ntopic = \"t\"\n")?;
+            let config = Config::load(Some(Path::new("pulso.toml"))).map_err(|error| error.to_string())?;
+            assert_eq!(config.processor.window, Duration::from_secs(30));
+            assert_eq!(config.kafka.topic, "t");
+            assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+            Ok(())
+        });
     }
 
     #[test]
