@@ -57,7 +57,7 @@ pub struct KafkaConfig {
     /// Static group membership id (`group.instance.id`). A processor restarted with the same id
     /// takes its partitions back at once instead of after the session timeout.
     pub group_instance_id: Option<String>,
-    /// Where a partition with no checkpoint starts: `earliest` or `latest`.
+    /// Start position of a partition with no checkpoint: `earliest` or `latest`.
     pub start_from: String,
     /// Extra librdkafka properties, such as `security.protocol`, passed through unchanged.
     pub properties: BTreeMap<String, String>,

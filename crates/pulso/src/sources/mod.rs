@@ -21,16 +21,16 @@ pub trait SourceMessage {
     fn partition(&self) -> PartitionId;
     fn offset(&self) -> i64;
     fn key(&self) -> Option<&[u8]>;
-    /// The value; `None` for a tombstone.
+    /// Returns the value, or `None` for a tombstone.
     fn payload(&self) -> Option<&[u8]>;
-    /// The message headers, copied; only called for rejected messages.
+    /// Copies the message headers. The loop calls it only for rejected messages.
     fn headers(&self) -> Vec<(String, Option<Vec<u8>>)>;
-    /// Whether this is the end-of-input marker of a bounded producer.
+    /// Tells whether this is the end-of-input marker of a bounded producer.
     fn is_end_of_input(&self) -> bool;
 }
 
 /// A failed poll. A fatal error means the client cannot go on, for example because the group
-/// fenced it out; the loop then drops its state and calls [`Source::reconnect`].
+/// fenced it out. The loop then drops its state and calls [`Source::reconnect`].
 #[derive(Debug)]
 pub struct PollError {
     pub error: anyhow::Error,
@@ -43,7 +43,7 @@ pub trait Source {
     where
         Self: 'a;
 
-    /// The name of the log, written into checkpoints and dead-letter headers.
+    /// Returns the name of the log, which checkpoints and dead-letter headers record.
     fn topic(&self) -> &str;
 
     /// Waits up to `timeout` for the next message. Assignment changes happen inside this call
@@ -66,6 +66,6 @@ pub trait Source {
     /// Messages between `next_offset` and the partition's end, if known without a request.
     fn lag(&self, partition: PartitionId, next_offset: i64) -> Option<i64>;
 
-    /// Whether the log answers within `timeout`.
+    /// Checks that the log responds within `timeout`.
     fn probe(&self, timeout: Duration) -> bool;
 }
