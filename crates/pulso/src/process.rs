@@ -24,7 +24,7 @@ pub fn run(config: &Config, args: &ProcessArgs, stop: &Stop) -> anyhow::Result<(
     }
     let store = Arc::new(ClickHouseStore::new(&config.clickhouse, core_config.window_ms));
     migrate::ensure_current(store.client(), &config.clickhouse.database)?;
-    health.clickhouse_reachable.store(true, Ordering::Relaxed);
+    health.store_reachable.store(true, Ordering::Relaxed);
 
     let group = args.group.clone().unwrap_or_else(|| config.kafka.group_id.clone());
     let instance_id = args.instance_id.as_deref().or(config.kafka.group_instance_id.as_deref());

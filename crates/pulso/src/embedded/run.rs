@@ -90,9 +90,9 @@ pub fn run(config: &Config, args: &RunArgs, stop: &Stop) -> anyhow::Result<()> {
     let click_types: Vec<EventType> = config.processor.click_event_types.iter().filter_map(|name| EventType::parse(name)).collect();
     let store = Arc::new(SqliteStore::open(&database, core_config.window_ms, &click_types)?);
     let log = EmbeddedLog::open(&database, LOG_NAME, args.partitions)?;
-    let health = Arc::new(Health::default());
-    health.kafka_reachable.store(true, std::sync::atomic::Ordering::Relaxed);
-    health.clickhouse_reachable.store(true, std::sync::atomic::Ordering::Relaxed);
+    let health = Arc::new(Health::named("log", "store"));
+    health.source_reachable.store(true, std::sync::atomic::Ordering::Relaxed);
+    health.store_reachable.store(true, std::sync::atomic::Ordering::Relaxed);
     super::dashboard::spawn(&args.listen, store.clone(), config, health.clone())?;
 
     let producer = spawn_producer(config, args, log.clone(), store.clone(), stop.clone())?;

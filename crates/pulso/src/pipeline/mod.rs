@@ -136,7 +136,7 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
             }
             if progress.report(&self.totals, &self.processor) && last_message.elapsed() > Duration::from_secs(5) {
                 let reachable = self.source.probe(Duration::from_secs(2));
-                self.health.kafka_reachable.store(reachable, Ordering::Relaxed);
+                self.health.source_reachable.store(reachable, Ordering::Relaxed);
             }
             // Joining a group can take seconds, so before the first message the wait is longer.
             let idle_limit = options.exit_when_idle.map(|idle| if self.totals.consumed > 0 { idle } else { idle * 4 });
@@ -166,7 +166,7 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
                     break;
                 }
                 Err(PollError { error, .. }) => {
-                    health.kafka_reachable.store(false, Ordering::Relaxed);
+                    health.source_reachable.store(false, Ordering::Relaxed);
                     tracing::warn!(error = format!("{error:#}"), "source error");
                 }
             }
@@ -175,7 +175,7 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
         }
         apply_rebalance_events(source, processor, metrics, health);
         if handled > 0 {
-            health.kafka_reachable.store(true, Ordering::Relaxed);
+            health.source_reachable.store(true, Ordering::Relaxed);
             let now = Instant::now();
             totals.first_message_at.get_or_insert(now);
             totals.last_message_at = Some(now);
@@ -208,11 +208,11 @@ impl<S: Source, D: DeadLetters> Pipeline<S, D> {
         let stats = match self.store.commit(&topic, &flush, &self.stop) {
             Ok(stats) => stats,
             Err(error) => {
-                self.health.clickhouse_reachable.store(false, Ordering::Relaxed);
+                self.health.store_reachable.store(false, Ordering::Relaxed);
                 return Err(error);
             }
         };
-        self.health.clickhouse_reachable.store(true, Ordering::Relaxed);
+        self.health.store_reachable.store(true, Ordering::Relaxed);
         self.tally.publish(self.metrics, &topic, epoch_ms());
         self.metrics.flushes.inc();
         self.totals.flushes += 1;
@@ -299,7 +299,7 @@ fn handle(
 fn apply_rebalance_events(source: &impl Source, processor: &mut Processor, metrics: &ProcessorMetrics, health: &Health) {
     for event in source.take_rebalance_events() {
         metrics.rebalances.inc();
-        health.kafka_reachable.store(true, Ordering::Relaxed);
+        health.source_reachable.store(true, Ordering::Relaxed);
         processor.revoke_all();
         if let RebalanceEvent::Assigned(partitions) = event {
             let now_ms = epoch_ms();

@@ -21,8 +21,8 @@ pub fn serve_telemetry(config: &crate::config::Config) -> anyhow::Result<()> {
     }
     let health = std::sync::Arc::new(crate::telemetry::server::Health::default());
     // A producer needs neither ClickHouse nor partitions; it is ready once Kafka answered.
-    health.clickhouse_reachable.store(true, Ordering::Relaxed);
-    health.kafka_reachable.store(true, Ordering::Relaxed);
+    health.store_reachable.store(true, Ordering::Relaxed);
+    health.source_reachable.store(true, Ordering::Relaxed);
     crate::telemetry::server::spawn(address, health)?;
     Ok(())
 }

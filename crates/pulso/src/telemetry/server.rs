@@ -13,19 +13,42 @@ use axum::{Json, Router};
 use prometheus::{Encoder, TextEncoder};
 
 /// Readiness inputs, updated by the command that owns them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
-    pub kafka_reachable: AtomicBool,
-    pub clickhouse_reachable: AtomicBool,
+    /// Names of the source and the store in `/readyz`, such as `kafka` and `clickhouse`.
+    pub source_name: &'static str,
+    pub store_name: &'static str,
+    /// Whether the source (Kafka, or the embedded log) answered last time it was used.
+    pub source_reachable: AtomicBool,
+    /// Whether the count store (ClickHouse, or the embedded store) accepted the last write.
+    pub store_reachable: AtomicBool,
     pub partitions_assigned: AtomicI64,
     /// Commands without partitions, such as the producers, are ready once Kafka is reachable.
     pub needs_partitions: AtomicBool,
 }
 
+impl Default for Health {
+    fn default() -> Self {
+        Health::named("kafka", "clickhouse")
+    }
+}
+
 impl Health {
+    /// Readiness for a command whose source and store have these names.
+    pub fn named(source_name: &'static str, store_name: &'static str) -> Health {
+        Health {
+            source_name,
+            store_name,
+            source_reachable: AtomicBool::new(false),
+            store_reachable: AtomicBool::new(false),
+            partitions_assigned: AtomicI64::new(0),
+            needs_partitions: AtomicBool::new(false),
+        }
+    }
+
     pub fn ready(&self) -> bool {
         let partitions_ok = !self.needs_partitions.load(Ordering::Relaxed) || self.partitions_assigned.load(Ordering::Relaxed) > 0;
-        self.kafka_reachable.load(Ordering::Relaxed) && self.clickhouse_reachable.load(Ordering::Relaxed) && partitions_ok
+        self.source_reachable.load(Ordering::Relaxed) && self.store_reachable.load(Ordering::Relaxed) && partitions_ok
     }
 }
 
@@ -67,12 +90,12 @@ async fn metrics() -> impl IntoResponse {
 }
 
 async fn readyz(health: Arc<Health>) -> impl IntoResponse {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "ready": health.ready(),
-        "kafka_reachable": health.kafka_reachable.load(Ordering::Relaxed),
-        "clickhouse_reachable": health.clickhouse_reachable.load(Ordering::Relaxed),
         "partitions_assigned": health.partitions_assigned.load(Ordering::Relaxed),
     });
+    body[format!("{}_reachable", health.source_name)] = health.source_reachable.load(Ordering::Relaxed).into();
+    body[format!("{}_reachable", health.store_name)] = health.store_reachable.load(Ordering::Relaxed).into();
     let status = if health.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
 }
