@@ -88,3 +88,24 @@ fn restarts_after_sigkill_count_nothing_twice() {
     assert!(processed > 20_000, "only {processed} messages processed over four runs");
     assert_eq!(counted + rejected, processed, "counted {counted} + rejected {rejected} must equal the {processed} messages processed");
 }
+
+#[test]
+fn second_instance_on_same_folder_rejected() {
+    let data_dir = fresh_dir("embedded_lock");
+    let mut first = ChildGuard(embedded(&data_dir, &["--rate", "100"]).spawn().unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    let output = embedded(&data_dir, &["--rate", "100"]).stderr(Stdio::piped()).output().unwrap();
+    assert!(!output.status.success(), "a second instance on the same data folder must fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another running Pulso"), "{stderr}");
+    assert!(terminate(&mut first).success());
+}
+
+#[test]
+fn missing_replay_file_fails() {
+    let data_dir = fresh_dir("embedded_missing_replay");
+    let output = embedded(&data_dir, &["--replay", "/nonexistent/events.jsonl"]).stderr(Stdio::piped()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/events.jsonl") && stderr.contains("not found"), "{stderr}");
+}
