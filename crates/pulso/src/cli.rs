@@ -7,19 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "pulso",
-    version,
-    about = "Real-time clickstream analytics: exact per-page window counts from Kafka into ClickHouse",
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "pulso", version, about = "Real-time clickstream analytics: exact per-page window counts from Kafka into ClickHouse")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// Options of the embedded default, accepted without a command as after `pulso run`.
-    #[command(flatten)]
-    pub run: crate::embedded::run::RunArgs,
-    /// What to run; without a command, the embedded default runs (see `pulso run --help`).
+    /// What to run; without a command, the embedded default runs with its defaults (for its
+    /// options, use `pulso run --help`).
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -29,7 +29,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     cli.global.apply(&mut config);
     config.validate()?;
     let stop = shutdown::install()?;
-    match cli.command.unwrap_or(Command::Run(cli.run)) {
+    match cli.command.unwrap_or_else(|| Command::Run(embedded::run::RunArgs::default())) {
         Command::Run(args) => embedded::run::run(&config, &args, &stop),
         Command::Migrate(args) => sinks::clickhouse::migrate::run(&config, &args),
         Command::Topics(args) => topics::run(&config, &args),

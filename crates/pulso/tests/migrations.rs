@@ -57,3 +57,12 @@ fn processor_refuses_unmigrated_database() {
     let exists = clickhouse_query(&format!("SELECT count() FROM system.databases WHERE name = '{database}'"));
     assert_eq!(exists.trim(), "0", "the processor must not create a schema");
 }
+
+#[test]
+fn global_flags_accepted_before_command() {
+    let database = unique_database("flags_first");
+    let output = Command::new(env!("CARGO_BIN_EXE_pulso"))
+        .args(["--clickhouse-url", &clickhouse_url(), "--database", &database, "migrate", "--status"])
+        .run_ok();
+    assert!(output.contains("0001 page_counts"), "{output}");
+}

@@ -36,7 +36,17 @@ const MIGRATIONS: &[&str] = &["
         SELECT window_start_ms, event_type, SUM(count) FROM counts GROUP BY window_start_ms, event_type;
     -- Series of one page over a range.
     CREATE INDEX counts_by_page ON counts (page, window_start_ms);
+", "
+    -- Counts per hour, page and event type, so that the top pages of a day read whole hours.
+    CREATE TABLE page_hours (
+        hour_start_ms INTEGER NOT NULL, page TEXT NOT NULL, event_type TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (hour_start_ms, page, event_type)) WITHOUT ROWID;
+    INSERT INTO page_hours (hour_start_ms, page, event_type, count)
+        SELECT window_start_ms - window_start_ms % 3600000, page, event_type, SUM(count)
+        FROM counts GROUP BY 1, 2, 3;
 "];
+
+const HOUR_MS: i64 = 3_600_000;
 
 pub struct SqliteStore {
     connection: Mutex<Connection>,
@@ -136,9 +146,15 @@ impl CountStore for SqliteStore {
                 "INSERT INTO window_totals (window_start_ms, event_type, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (window_start_ms, event_type) DO UPDATE SET count = count + excluded.count",
             )?;
+            let mut hours = transaction.prepare_cached(
+                "INSERT INTO page_hours (hour_start_ms, page, event_type, count) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (hour_start_ms, page, event_type) DO UPDATE SET count = count + excluded.count",
+            )?;
             for row in &flush.counts {
-                counts.execute(params![row.window_start_ms, flush.page(row), row.event_type.as_str(), row.count as i64])?;
-                totals.execute(params![row.window_start_ms, row.event_type.as_str(), row.count as i64])?;
+                let (page, event_type, count) = (flush.page(row), row.event_type.as_str(), row.count as i64);
+                counts.execute(params![row.window_start_ms, page, event_type, count])?;
+                totals.execute(params![row.window_start_ms, event_type, count])?;
+                hours.execute(params![row.window_start_ms - row.window_start_ms.rem_euclid(HOUR_MS), page, event_type, count])?;
             }
             let mut rejections = transaction.prepare_cached(
                 "INSERT INTO rejections (window_start_ms, reason, count) VALUES (?1, ?2, ?3) \
@@ -170,21 +186,35 @@ impl CountStore for SqliteStore {
 }
 
 impl CountsQuery for SqliteStore {
+    /// Reads whole hours of the current and previous range from `page_hours` and only the
+    /// minutes at their edges from `counts`.
     fn top_pages(&self, range: TimeRange, page_filter: Option<&str>, limit: usize) -> anyhow::Result<Vec<PageClicks>> {
-        let previous = range.previous();
+        let hours_usable = HOUR_MS % self.window_ms == 0;
+        let mut minute_spans = Vec::new();
+        let mut hour_spans = Vec::new();
+        for part in [range.previous(), range] {
+            let (minutes, hours) = split_by_hours(part, hours_usable);
+            minute_spans.extend(minutes);
+            hour_spans.extend(hours);
+        }
         let filter = page_filter.map(|text| format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let sql = format!(
             "SELECT page, \
-                SUM(CASE WHEN window_start_ms >= ?1 THEN count ELSE 0 END) AS clicks, \
-                SUM(CASE WHEN window_start_ms < ?1 THEN count ELSE 0 END) AS previous_clicks \
-             FROM counts WHERE window_start_ms >= ?2 AND window_start_ms < ?3 AND event_type IN ({}) \
-               AND (?4 IS NULL OR lower(page) LIKE ?4 ESCAPE '\\') \
-             GROUP BY page HAVING clicks > 0 ORDER BY clicks DESC, page LIMIT ?5",
-            self.click_list()
+                SUM(CASE WHEN t >= ?1 THEN c ELSE 0 END) AS clicks, \
+                SUM(CASE WHEN t < ?1 THEN c ELSE 0 END) AS previous_clicks \
+             FROM ( \
+                SELECT window_start_ms AS t, page, count AS c FROM counts WHERE event_type IN ({clicks}) AND ({minutes}) \
+                UNION ALL \
+                SELECT hour_start_ms AS t, page, count AS c FROM page_hours WHERE event_type IN ({clicks}) AND ({hours})) \
+             WHERE (?2 IS NULL OR lower(page) LIKE ?2 ESCAPE '\\') \
+             GROUP BY page HAVING clicks > 0 ORDER BY clicks DESC, page LIMIT ?3",
+            clicks = self.click_list(),
+            minutes = span_condition("window_start_ms", &minute_spans),
+            hours = span_condition("hour_start_ms", &hour_spans),
         );
         let connection = self.lock();
         let mut statement = connection.prepare(&sql)?;
-        let rows = statement.query_map(params![range.from_ms, previous.from_ms, range.to_ms, filter, limit as i64], |row| {
+        let rows = statement.query_map(params![range.from_ms, filter, limit as i64], |row| {
             Ok(PageClicks { page: row.get(0)?, clicks: row.get::<_, i64>(1)? as u64, previous_clicks: row.get::<_, i64>(2)? as u64 })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -249,6 +279,25 @@ impl CountsQuery for SqliteStore {
         let connection = self.lock();
         Ok(connection.query_row("SELECT MIN(watermark_ms) FROM checkpoints", [], |row| row.get(0))?)
     }
+}
+
+/// Splits a range into the minute spans at its edges and the whole hours in between. Hours are
+/// used only when windows tile an hour exactly.
+fn split_by_hours(range: TimeRange, hours_usable: bool) -> (Vec<(i64, i64)>, Option<(i64, i64)>) {
+    let first_hour = range.from_ms + (HOUR_MS - range.from_ms.rem_euclid(HOUR_MS)) % HOUR_MS;
+    let last_hour = range.to_ms - range.to_ms.rem_euclid(HOUR_MS);
+    if !hours_usable || first_hour >= last_hour {
+        return (vec![(range.from_ms, range.to_ms)], None);
+    }
+    (vec![(range.from_ms, first_hour), (last_hour, range.to_ms)], Some((first_hour, last_hour)))
+}
+
+/// `(column >= a AND column < b) OR ...` for the spans; `0` (false) when there are none.
+fn span_condition(column: &str, spans: &[(i64, i64)]) -> String {
+    if spans.is_empty() {
+        return "0".to_string();
+    }
+    spans.iter().map(|(from, to)| format!("({column} >= {from} AND {column} < {to})")).collect::<Vec<_>>().join(" OR ")
 }
 
 #[cfg(test)]
@@ -339,6 +388,51 @@ mod tests {
         let windows = store.windows(TimeRange { from_ms: T0, to_ms: T0 + 2 * MINUTE }).unwrap();
         assert!(windows[0].is_final);
         assert!(!windows[1].is_final);
+    }
+
+    #[test]
+    fn top_pages_from_hours_equal_minutes() {
+        let store = open_store("hours");
+        let pages: Vec<Box<str>> = (0..7).map(|page| format!("/p{page}").into()).collect();
+        let mut counts = Vec::new();
+        let mut state = 17u64;
+        for minute in 0..(50 * 60) {
+            for page in 0..7u32 {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                if state >> 61 == 0 {
+                    continue;
+                }
+                let event_type = if state & 1 == 0 { EventType::Click } else { EventType::Purchase };
+                counts.push(CountRow { window_start_ms: T0 + minute * MINUTE, page, event_type, count: 1 + (state >> 40) % 9 });
+            }
+        }
+        let flush = Flush { counts, pages, rejections: Vec::new(), checkpoints: vec![checkpoint(0, 1, T0)] };
+        store.commit("events", &flush, &Stop::default()).unwrap();
+        for (from_minute, length_minutes) in [(1500, 24 * 60), (1501, 24 * 60), (2937, 60), (1620, 180), (7, 130)] {
+            let range = TimeRange { from_ms: T0 + from_minute * MINUTE, to_ms: T0 + (from_minute + length_minutes) * MINUTE };
+            let expected = naive_top_pages(&store, range);
+            assert_eq!(store.top_pages(range, None, 100).unwrap(), expected, "range starting at minute {from_minute}");
+        }
+    }
+
+    /// Top pages computed from `counts` alone, as a reference.
+    fn naive_top_pages(store: &SqliteStore, range: TimeRange) -> Vec<PageClicks> {
+        let previous = range.previous();
+        let connection = store.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT page, SUM(CASE WHEN window_start_ms >= ?1 THEN count ELSE 0 END) AS clicks, \
+                 SUM(CASE WHEN window_start_ms < ?1 THEN count ELSE 0 END) FROM counts \
+                 WHERE window_start_ms >= ?2 AND window_start_ms < ?3 AND event_type IN ('page_view', 'click') \
+                 GROUP BY page HAVING clicks > 0 ORDER BY clicks DESC, page",
+            )
+            .unwrap();
+        let rows = statement
+            .query_map(params![range.from_ms, previous.from_ms, range.to_ms], |row| {
+                Ok(PageClicks { page: row.get(0)?, clicks: row.get::<_, i64>(1)? as u64, previous_clicks: row.get::<_, i64>(2)? as u64 })
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
     }
 
     #[test]
