@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: starts Kafka and ClickHouse on 127.0.0.1 (a no-op when they already run),
-# then the whole cargo test suite against them. Services keep running afterwards; stop them
-# with `scripts/services.sh stop DATA_DIR`.
+# Runs every test: installs missing Debian packages (scripts/install-packages.sh), starts Kafka
+# and ClickHouse on 127.0.0.1 (a no-op when they already run), then runs the whole cargo test
+# suite against them. Services keep running afterwards; stop them with
+# `scripts/services.sh stop DATA_DIR`.
 #
 # Usage: scripts/test.sh [extra cargo test arguments after --]
 #   PULSO_SERVICES_DIR  where the services keep their data (default: .pulso-data in the repo)
@@ -11,6 +12,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 data_dir="${PULSO_SERVICES_DIR:-$repo/.pulso-data}"
 
+scripts/install-packages.sh
 scripts/check-monitoring.sh
 scripts/services.sh start "$data_dir"
 export PULSO_TEST_SERVICES_DIR="$data_dir"
