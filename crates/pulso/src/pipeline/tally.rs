@@ -1,8 +1,6 @@
 //! Per-flush accumulation of metrics. The per-event path only bumps plain integers here; the
 //! shared Prometheus metrics are updated once per flush, off the hot path.
 
-use std::collections::BTreeMap;
-
 use prometheus::core::Collector;
 use pulso_core::{EventType, PartitionId, Reason};
 
@@ -11,7 +9,8 @@ use crate::telemetry::metrics::ProcessorMetrics;
 /// What happened since the last flush.
 #[derive(Debug, Default)]
 pub struct Tally {
-    consumed: BTreeMap<PartitionId, u64>,
+    /// Messages consumed, indexed by partition number.
+    consumed: Vec<u64>,
     valid: [u64; EventType::ALL.len()],
     rejected: [u64; Reason::ALL.len()],
     /// Event times of counted events, for the end-to-end latency histogram.
@@ -23,7 +22,11 @@ pub struct Tally {
 impl Tally {
     #[inline]
     pub fn consumed(&mut self, partition: PartitionId) {
-        *self.consumed.entry(partition).or_insert(0) += 1;
+        let index = partition.max(0) as usize;
+        if index >= self.consumed.len() {
+            self.consumed.resize(index + 1, 0);
+        }
+        self.consumed[index] += 1;
     }
 
     #[inline]
@@ -45,8 +48,10 @@ impl Tally {
 
     /// Publishes the tally as of a commit at `committed_ms` and starts a new one.
     pub fn publish(&mut self, metrics: &ProcessorMetrics, topic: &str, committed_ms: i64) {
-        for (partition, count) in std::mem::take(&mut self.consumed) {
-            metrics.events_consumed.with_label_values(&[topic, &partition.to_string()]).inc_by(count);
+        for (partition, count) in std::mem::take(&mut self.consumed).into_iter().enumerate() {
+            if count > 0 {
+                metrics.events_consumed.with_label_values(&[topic, &partition.to_string()]).inc_by(count);
+            }
         }
         for (event_type, count) in EventType::ALL.iter().zip(self.valid) {
             if count > 0 {

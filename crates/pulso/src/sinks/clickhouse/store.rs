@@ -66,7 +66,7 @@ impl ClickHouseStore {
             out.string(row.event_type.as_str());
             out.string("");
             out.u64(row.count);
-            self.encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
+            encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
         }
         for row in &flush.rejections {
             out.i8(KIND_REJECTED);
@@ -76,7 +76,7 @@ impl ClickHouseStore {
             out.string("");
             out.string(row.reason.code());
             out.u64(row.count);
-            self.encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
+            encode_unpartitioned_tail(&mut out, topic, committed_at_ms);
         }
         for checkpoint in &flush.checkpoints {
             out.i8(KIND_CHECKPOINT);
@@ -98,18 +98,6 @@ impl ClickHouseStore {
             out.date_time_ms(committed_at_ms);
         }
         out.into_bytes()
-    }
-
-    /// The columns after `count` of a row that belongs to no Kafka partition.
-    fn encode_unpartitioned_tail(&self, out: &mut RowBinary, topic: &str, committed_at_ms: i64) {
-        out.string(topic);
-        out.i32(-1);
-        for _ in 0..5 {
-            out.i64(0);
-        }
-        out.array_i64(&[]);
-        out.string("");
-        out.date_time_ms(committed_at_ms);
     }
 
     /// Finds out whether an insert whose outcome is unknown was stored.
@@ -228,6 +216,18 @@ impl CountStore for ClickHouseStore {
         }
         unreachable!("the attempt loop only ends by returning")
     }
+}
+
+/// Encodes the columns after `count` of a row that belongs to no Kafka partition.
+fn encode_unpartitioned_tail(out: &mut RowBinary, topic: &str, committed_at_ms: i64) {
+    out.string(topic);
+    out.i32(-1);
+    for _ in 0..5 {
+        out.i64(0);
+    }
+    out.array_i64(&[]);
+    out.string("");
+    out.date_time_ms(committed_at_ms);
 }
 
 fn describe_flush(topic: &str, flush: &Flush) -> String {

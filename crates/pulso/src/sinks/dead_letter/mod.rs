@@ -58,7 +58,6 @@ impl ProducerContext for DeliveryTracker {
 pub struct DeadLetterSink {
     producer: ThreadedProducer<DeliveryTracker>,
     topic: String,
-    sent: u64,
     /// Dead letters queued since the last successful [`DeadLetterSink::flush`].
     unacknowledged: u64,
 }
@@ -68,13 +67,9 @@ impl DeadLetterSink {
         let producer = reliable_producer_config(kafka)
             .create_with_context(DeliveryTracker::default())
             .context("failed to create the dead-letter producer")?;
-        Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), sent: 0, unacknowledged: 0 })
+        Ok(DeadLetterSink { producer, topic: kafka.dead_letter_topic.clone(), unacknowledged: 0 })
     }
 
-    /// Dead letters queued since start.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
 }
 
 impl DeadLetters for DeadLetterSink {
@@ -98,7 +93,6 @@ impl DeadLetters for DeadLetterSink {
                 Err((error, _)) => bail!("failed to queue a dead letter for {:?}: {error}", self.topic),
             }
         }
-        self.sent += 1;
         self.unacknowledged += 1;
         Ok(())
     }

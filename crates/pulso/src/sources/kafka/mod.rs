@@ -193,10 +193,6 @@ impl KafkaSource {
         (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then_some((low, high))
     }
 
-    /// The store the rebalance callback reads checkpoints from.
-    pub fn store(&self) -> &Arc<dyn CountStore> {
-        &self.consumer.context().store
-    }
 }
 
 impl Source for KafkaSource {
