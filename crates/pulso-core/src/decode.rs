@@ -1,8 +1,8 @@
 //! Decoding and validation of one message into an [`Event`].
 //!
-//! The decoder walks the JSON object once with a serde visitor, keeps borrowed strings where the
-//! JSON has no escapes, and records each field's JSON type so that a wrong type gets its own
-//! reason code and a message naming the field. Unknown fields are ignored, so producers can add
+//! The decoder walks the JSON object once with a serde visitor and keeps borrowed strings where
+//! the JSON has no escapes. It records each field's JSON type, so a wrong type gets its own reason
+//! code and a message naming the field. Unknown fields are ignored, so producers can add
 //! fields before the processor knows them.
 
 use std::borrow::Cow;
@@ -538,7 +538,8 @@ mod tests {
     fn unknown_event_type_lists_known_ones() {
         let error = decode(&with_field("event_type", r#""hover""#)).unwrap_err();
         assert_eq!(error.reason, Reason::UnknownEventType);
-        assert!(error.detail.contains("hover") && error.detail.contains("page_view"), "{}", error.detail);
+        assert!(error.detail.contains("hover"), "{}", error.detail);
+        assert!(error.detail.contains("page_view"), "{}", error.detail);
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl EventType {
         EventType::Purchase,
     ];
 
-    /// The name used on the wire, in ClickHouse and in metric labels.
+    /// Returns the name used on the wire, in ClickHouse and in metric labels.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventType::PageView => "page_view",
@@ -54,7 +54,7 @@ impl EventType {
         }
     }
 
-    /// A comma-separated list of every name, for error messages.
+    /// Lists every name, comma-separated, for error messages.
     pub fn names() -> String {
         EventType::ALL.map(EventType::as_str).join(", ")
     }

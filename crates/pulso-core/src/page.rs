@@ -235,7 +235,7 @@ fn is_query_literal(byte: u8) -> bool {
     is_path_literal(byte) && !matches!(byte, b'&' | b'=' | b'+') || matches!(byte, b'/' | b'?')
 }
 
-/// Whether a path is already canonical: only literal characters, no escapes, no query or
+/// Tells whether a path is already canonical: only literal characters, no escapes, no query or
 /// fragment, no empty or dot segments and no trailing slash.
 fn is_canonical_path(path: &str) -> bool {
     let bytes = path.as_bytes();

@@ -18,7 +18,7 @@
 //!
 //! The ids seen within the de-duplication horizon are not stored in checkpoints. Instead each
 //! checkpoint records `replay_from`, the first offset whose events may still be in the horizon.
-//! After a restart the partition is read again from `replay_from`; messages before the
+//! After a restart the partition is read again from `replay_from`. Messages before the
 //! checkpointed `next_offset` only refill the id set and are not counted a second time.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -455,7 +455,7 @@ impl Processor {
         self.combined_watermark_ms
     }
 
-    /// The watermark of each assigned partition.
+    /// Returns the watermark of each assigned partition.
     pub fn partition_watermarks(&self) -> impl Iterator<Item = (PartitionId, i64)> + '_ {
         self.partitions.iter().map(|(partition, state)| (*partition, state.watermark.current()))
     }

@@ -66,7 +66,7 @@ impl PartitionWatermark {
         }
     }
 
-    /// The current watermark in epoch milliseconds, or `i64::MIN` before any event.
+    /// Returns the current watermark in epoch milliseconds, or `i64::MIN` before any event.
     #[inline]
     pub fn current(&self) -> i64 {
         self.max_confirmed_ms.saturating_sub(self.lateness_ms).max(self.floor_ms)
@@ -77,7 +77,7 @@ impl PartitionWatermark {
         self.floor_ms = self.floor_ms.max(watermark_ms);
     }
 
-    /// The largest event time seen, or `i64::MIN` before any event.
+    /// Returns the largest event time seen, or `i64::MIN` before any event.
     pub fn max_event_ms(&self) -> i64 {
         self.max_event_ms
     }
@@ -91,7 +91,7 @@ impl PartitionWatermark {
     }
 }
 
-/// What a checkpoint stores of a partition's watermark.
+/// The part of a partition's watermark state that a checkpoint stores.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WatermarkSnapshot {
     pub watermark_ms: i64,

@@ -23,12 +23,12 @@ impl WindowSpec {
         self.size_ms
     }
 
-    /// The start of the window that contains `timestamp_ms`.
+    /// Returns the start of the window that contains `timestamp_ms`.
     pub fn start_of(self, timestamp_ms: i64) -> i64 {
         timestamp_ms - timestamp_ms.rem_euclid(self.size_ms)
     }
 
-    /// The exclusive end of the window that contains `timestamp_ms`.
+    /// Returns the exclusive end of the window that contains `timestamp_ms`.
     pub fn end_of(self, timestamp_ms: i64) -> i64 {
         self.start_of(timestamp_ms) + self.size_ms
     }

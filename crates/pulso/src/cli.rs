@@ -11,8 +11,8 @@ use crate::config::Config;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// What to run; without a command, the embedded default runs with its defaults (for its
-    /// options, use `pulso run --help`).
+    /// The command to run. Without one, the embedded default runs with its defaults; `pulso run
+    /// --help` lists its options.
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -88,7 +88,7 @@ pub struct ClickHouseConfig {
     /// Timeout of one request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Longest wait between retries of a transient failure.
+    /// Maximum wait between retries of a transient failure.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
 }
@@ -243,7 +243,7 @@ impl Config {
     }
 }
 
-/// One line per configuration error: the key, what is wrong, and where the value came from.
+/// Describes each configuration error on one line: the key, the problem and the value's source.
 fn describe_errors(errors: figment::Error, file: Option<&Path>) -> String {
     let lines: Vec<String> = errors
         .into_iter()

@@ -38,7 +38,7 @@ pub fn log_client_error(error: &rdkafka::error::KafkaError, reason: &str) {
     }
 }
 
-/// A client configuration with the brokers and the pass-through properties applied.
+/// Builds a client configuration with the brokers and the pass-through properties applied.
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
@@ -62,7 +62,7 @@ pub fn reliable_producer_config(kafka: &KafkaConfig) -> ClientConfig {
     config
 }
 
-/// The number of partitions of `topic`.
+/// Returns the number of partitions of `topic`, read from the brokers.
 pub fn partition_count(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<i32> {
     let consumer: BaseConsumer = client_config(kafka).create().context("failed to create Kafka client")?;
     let metadata = consumer

@@ -112,12 +112,12 @@ impl EmbeddedLog {
         Ok(connection.execute("DELETE FROM log WHERE log = ?1 AND partition = ?2 AND offset < ?3", params![self.name, partition, offset])?)
     }
 
-    /// A reader that owns every partition, positioned from the store's checkpoints.
+    /// Creates a reader that owns every partition, positioned from the store's checkpoints.
     pub fn source(&self, store: Arc<dyn CountStore>) -> anyhow::Result<LogSource> {
         LogSource::new(self.clone(), store)
     }
 
-    /// The position one past the last record of `partition`.
+    /// Returns the position one past the last record of `partition`.
     pub fn end_offset(&self, partition: PartitionId) -> i64 {
         self.next_offsets.lock().expect("log offsets lock").get(partition as usize).copied().unwrap_or(0)
     }

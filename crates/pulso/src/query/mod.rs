@@ -16,7 +16,7 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// The range of the same length just before this one, for "change" columns.
+    /// Returns the range of the same length just before this one, for "change" columns.
     pub fn previous(self) -> TimeRange {
         let length = self.to_ms - self.from_ms;
         TimeRange { from_ms: self.from_ms - length, to_ms: self.from_ms }
@@ -68,6 +68,6 @@ pub trait CountsQuery: Send + Sync {
     /// Clicks per window of each of `pages` in `range`, oldest first.
     fn page_series(&self, range: TimeRange, pages: &[String]) -> anyhow::Result<Vec<PagePoint>>;
 
-    /// The time before which every window is final, if any partition has a checkpoint.
+    /// Returns the time before which every window is final, if any partition has a checkpoint.
     fn final_before_ms(&self) -> anyhow::Result<Option<i64>>;
 }

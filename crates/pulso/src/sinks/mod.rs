@@ -21,7 +21,7 @@ pub trait CountStore: Send + Sync {
     /// checkpoint read right after cannot be overtaken by an older write.
     fn fence(&self, topic: &str) -> anyhow::Result<()>;
 
-    /// The newest stored checkpoint of each of `partitions` that has one.
+    /// Loads the newest stored checkpoint of each of `partitions` that has one.
     fn load_checkpoints(&self, topic: &str, partitions: &[PartitionId]) -> anyhow::Result<Vec<Checkpoint>>;
 
     /// Stores the counts and checkpoints of `flush` atomically, retrying transient failures
@@ -37,7 +37,7 @@ pub struct CommitStats {
     pub attempts: u32,
 }
 
-/// Where rejected messages go, with their reason.
+/// The destination of rejected messages and their reasons.
 pub trait DeadLetters {
     /// Queues a rejected message from `source_topic`.
     fn send(&mut self, message: &impl SourceMessage, source_topic: &str, rejection: &Rejection) -> anyhow::Result<()>;

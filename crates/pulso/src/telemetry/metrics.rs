@@ -45,13 +45,13 @@ pub struct ProducerMetrics {
     pub queue_depth: IntGaugeVec,
 }
 
-/// The processor metrics, registered on first use.
+/// Returns the processor metrics, registered on first use.
 pub fn processor() -> &'static ProcessorMetrics {
     static METRICS: OnceLock<ProcessorMetrics> = OnceLock::new();
     METRICS.get_or_init(register_processor)
 }
 
-/// The producer metrics, registered on first use.
+/// Returns the producer metrics, registered on first use.
 pub fn producer() -> &'static ProducerMetrics {
     static METRICS: OnceLock<ProducerMetrics> = OnceLock::new();
     METRICS.get_or_init(|| ProducerMetrics {

@@ -18,7 +18,7 @@ pub struct Health {
     /// Names of the source and the store in `/readyz`, such as `kafka` and `clickhouse`.
     pub source_name: &'static str,
     pub store_name: &'static str,
-    /// Whether the source (Kafka, or the embedded log) answered last time it was used.
+    /// Whether the source (Kafka, or the embedded log) responded the last time it was used.
     pub source_reachable: AtomicBool,
     /// Whether the count store (ClickHouse, or the embedded store) accepted the last write.
     pub store_reachable: AtomicBool,

@@ -26,7 +26,7 @@ pub fn clickhouse_url() -> String {
     std::env::var("PULSO_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
 }
 
-/// The repository root, where `scripts/` and `testdata/` live.
+/// Returns the repository root, where `scripts/` and `testdata/` live.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
 }
@@ -74,7 +74,7 @@ impl TestPipeline {
         pipeline
     }
 
-    /// A `pulso` command pointed at this test's topics and database.
+    /// Builds a `pulso` command pointed at this test's topics and database.
     pub fn pulso(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pulso"));
         command
@@ -129,7 +129,7 @@ impl TestPipeline {
         parse_counts(&text, '\t')
     }
 
-    /// Every message in the dead-letter topic as (source partition, source offset, reason).
+    /// Reads every message of the dead-letter topic as (source partition, source offset, reason).
     pub fn dead_letters(&self) -> Vec<(i32, i64, String)> {
         read_topic(&self.dead_letter_topic)
             .into_iter()

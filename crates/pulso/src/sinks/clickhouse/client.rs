@@ -1,9 +1,9 @@
 //! A small client for ClickHouse's HTTP interface, which every server version since well
 //! before 18.16 speaks the same way.
 //!
-//! Errors are classified in one place, [`ClickHouseError::kind`]: a transient failure is
-//! retried with backoff; bad data and schema errors are not, because sending the same bytes again
-//! cannot succeed; and a failure after the request was sent leaves the outcome unknown.
+//! Errors are classified in one place, [`ClickHouseError::kind`]. A transient failure is retried
+//! with backoff. Bad data and schema errors are not, because sending the same bytes again cannot
+//! succeed. A failure after the request was sent leaves the outcome unknown.
 
 use std::io::Read;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::config::ClickHouseConfig;
 
-/// How a failed request should be handled.
+/// The handling a failed request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The server did not get the request or rejected it for a reason that can pass, such as

@@ -2,7 +2,7 @@
 //!
 //! Each migration is a SQL file with `{database}` and feature placeholders. Placeholders are
 //! filled from `SELECT version()`, so one file serves ClickHouse 18.16 and current releases. The
-//! `schema_migrations` table records what ran with a checksum of the file; a file changed after
+//! `schema_migrations` table records what ran with a checksum of the file. A file changed after
 //! it ran is an error, since a new migration is the way to change a schema.
 
 use anyhow::{bail, Context};
@@ -80,7 +80,7 @@ pub fn apply(client: &Client, database: &str) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
-/// Fails unless every migration this build knows has run, so the processor never writes to a
+/// Fails unless every migration in this build has run, so the processor never writes to a
 /// schema it does not expect and never creates one itself.
 pub fn ensure_current(client: &Client, database: &str) -> anyhow::Result<()> {
     let recorded = recorded_checksums(client, database).with_context(|| {
@@ -151,7 +151,8 @@ mod tests {
     fn render_gates_low_cardinality() {
         let old = render(MIGRATIONS[0].sql, "db", ServerVersion { major: 18, minor: 16 });
         let new = render(MIGRATIONS[0].sql, "db", ServerVersion { major: 24, minor: 8 });
-        assert!(!old.contains("LowCardinality") && old.contains("db.page_counts"));
+        assert!(!old.contains("LowCardinality"), "{old}");
+        assert!(old.contains("db.page_counts"), "{old}");
         assert!(new.contains("LowCardinality(String)"));
         assert!(!new.contains('{'), "unfilled placeholder in {new}");
     }

@@ -108,7 +108,7 @@ impl SourceContext {
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     topic: String,
-    /// What [`Source::reconnect`] needs to build the consumer again.
+    /// Settings [`Source::reconnect`] needs to build the consumer again.
     settings: ConsumerSettings,
 }
 
@@ -142,7 +142,7 @@ fn create_consumer(settings: &ConsumerSettings) -> anyhow::Result<BaseConsumer<S
         .set("fetch.wait.max.ms", "50")
         // Larger fetches and a deeper prefetch queue keep the loop fed. With librdkafka's
         // defaults (1 MiB per partition, 64 MiB queue) the loop waited on fetches and drained
-        // about 130,000 events/s on a 2-core machine; these settings cost up to 128 MiB of
+        // about 130,000 events/s on a 2-core machine. These settings cost up to 128 MiB of
         // queued messages per consumer (docs/benchmarks.md).
         .set("max.partition.fetch.bytes", "16777216")
         .set("fetch.max.bytes", "104857600")
